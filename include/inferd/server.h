@@ -1,0 +1,322 @@
+/*
+ * inferd/server.h: the in-process embedding API. The HTTP and gRPC frontends
+ * use nothing else, so embedding inferd behaves exactly like talking to it.
+ *
+ * Thread rules: every function here is thread-safe unless its comment says
+ * otherwise. A request object is used by one thread at a time: the thread that
+ * builds it until inferd_server_infer_async() succeeds, then the server until
+ * the release callback, then the frontend again.
+ *
+ * Ownership words: "borrowed" pointers stay valid until the named event,
+ * "transferred" means the callee owns it (on success only), "shared" means the
+ * callee takes its own reference.
+ */
+#ifndef INFERD_SERVER_H
+#define INFERD_SERVER_H
+
+#include "inferd/types.h"
+#include "inferd/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================= status ======================================= */
+
+/* New status with a printf-formatted message. Never returns NULL: on
+ * allocation failure the static NO_MEMORY status is returned. code must not
+ * be INFERD_OK. */
+INFERD_API inferd_status_t *inferd_status_new(inferd_code_t code,
+                                              const char *fmt, ...)
+    INFERD_PRINTF(2, 3);
+/* Code of a status; INFERD_OK for NULL. */
+INFERD_API inferd_code_t inferd_status_code(const inferd_status_t *st);
+/* Message (borrowed, valid until free); "" for NULL. */
+INFERD_API const char *inferd_status_message(const inferd_status_t *st);
+/* Frees st; NULL and the static NO_MEMORY status are ignored. */
+INFERD_API void inferd_status_free(inferd_status_t *st);
+/* Returns a status with "<prefix>: <old message>" and the same code; consumes
+ * st. NULL stays NULL. */
+INFERD_API inferd_status_t *inferd_status_prefix(inferd_status_t *st,
+                                                 const char *fmt, ...)
+    INFERD_PRINTF(2, 3);
+/* Table lookups for a code (unknown codes map as UNKNOWN). */
+INFERD_API const char *inferd_code_name(inferd_code_t code); /* "NOT_FOUND" */
+INFERD_API int inferd_code_http_status(inferd_code_t code);  /* 404 */
+INFERD_API int inferd_code_grpc_status(inferd_code_t code);  /* 5 */
+
+/* Protocol name → data type ("INT32" → INFERD_TYPE_INT32); INVALID when
+ * unknown. name need not be NUL-terminated. */
+INFERD_API inferd_datatype_t inferd_datatype_from_name(const char *name,
+                                                       size_t len);
+
+/* ======================= logging ====================================== */
+
+enum {
+  INFERD_LOG_ERROR = 0,
+  INFERD_LOG_WARNING = 1,
+  INFERD_LOG_INFO = 2,
+  INFERD_LOG_VERBOSE = 3,
+};
+enum { INFERD_LOG_FORMAT_DEFAULT = 0, INFERD_LOG_FORMAT_ISO8601 = 1 };
+
+/* Process-wide log settings (reference §1.15). */
+typedef struct inferd_log_settings {
+  bool log_info, log_warning, log_error;
+  int32_t verbose_level; /* >= 0 */
+  int32_t format;        /* INFERD_LOG_FORMAT_* */
+} inferd_log_settings_t;
+INFERD_API void inferd_log_get(inferd_log_settings_t *out);
+INFERD_API void inferd_log_set(const inferd_log_settings_t *s);
+/* Writes one line to stderr in the configured format. For verbose lines
+ * level = INFERD_LOG_VERBOSE + (verbose level - 1). */
+INFERD_API void inferd_log(int32_t level, const char *file, int line,
+                           const char *fmt, ...) INFERD_PRINTF(4, 5);
+INFERD_API bool inferd_log_enabled(int32_t level);
+
+/* ======================= server ======================================= */
+
+enum {
+  INFERD_CONTROL_NONE = 0,
+  INFERD_CONTROL_POLL = 1,
+  INFERD_CONTROL_EXPLICIT = 2,
+};
+
+typedef struct inferd_server_options {
+  /* repository paths (borrowed for the duration of inferd_server_new) */
+  const char *const *model_repositories;
+  size_t n_model_repositories;
+  const char *backend_directory; /* NULL: <dir of executable>/backends */
+  const char *server_id;         /* default "inferd" */
+  bool strict_readiness;         /* default true */
+  bool exit_on_error;            /* default true */
+  bool strict_model_config;      /* default false: auto-complete on */
+  int32_t model_control_mode;    /* default INFERD_CONTROL_NONE */
+  const char *model_config_name; /* configs/<name>.pbtxt; NULL: none */
+  uint32_t exit_timeout_secs;    /* default 30 */
+} inferd_server_options_t;
+
+/* Fills opts with the defaults above. */
+INFERD_API void inferd_server_options_init(inferd_server_options_t *opts);
+
+/* Creates the server and loads the models (control mode none: every model in
+ * every repository), blocking until all loads have finished. A model that
+ * fails to load is UNAVAILABLE with its reason; with exit_on_error the first
+ * such failure makes this return that error and nothing is created. */
+INFERD_API inferd_status_t *inferd_server_new(inferd_server_t **out,
+                                              const inferd_server_options_t *o);
+
+/* Stops admitting requests (new ones get UNAVAILABLE "server is stopping"),
+ * waits up to timeout_secs for in-flight requests, then unloads all models.
+ * Returns UNAVAILABLE naming the count if requests were still in flight at
+ * the timeout (they are then cancelled). Call once, before free. */
+INFERD_API inferd_status_t *inferd_server_stop(inferd_server_t *s,
+                                               uint32_t timeout_secs);
+/* Frees a stopped (or never started) server. NULL is ignored. */
+INFERD_API void inferd_server_free(inferd_server_t *s);
+
+INFERD_API const char *inferd_server_id(const inferd_server_t *s);
+INFERD_API size_t inferd_server_extension_count(const inferd_server_t *s);
+INFERD_API const char *inferd_server_extension(const inferd_server_t *s,
+                                               size_t i);
+INFERD_API bool inferd_server_is_live(const inferd_server_t *s);
+/* Ready as in reference §1.3 (strict readiness considered). */
+INFERD_API bool inferd_server_is_ready(inferd_server_t *s);
+/* Requests accepted by infer_async whose release callback has not run. */
+INFERD_API size_t inferd_server_inflight_count(const inferd_server_t *s);
+
+/* ======================= models ======================================= */
+
+/* Finds a READY model version and takes a reference on it. version -1 means
+ * the highest READY version. Errors (Triton's texts):
+ *   NOT_FOUND   "Request for unknown model: '<m>' is not found"
+ *   NOT_FOUND   "Request for unknown model: '<m>' version <v> is not found"
+ *   UNAVAILABLE "Request for unknown model: '<m>' version <v> is not at
+ *               ready state"
+ *   NOT_FOUND   "Request for unknown model: '<m>' has no available versions"
+ * name need not be NUL-terminated. */
+INFERD_API inferd_status_t *inferd_server_model_acquire(inferd_server_t *s,
+                                                        const char *name,
+                                                        size_t name_len,
+                                                        int64_t version,
+                                                        inferd_model_t **out);
+INFERD_API void inferd_model_acquire(inferd_model_t *m); /* extra reference */
+INFERD_API void inferd_model_release(inferd_model_t *m); /* NULL ignored */
+
+/* READY versions of a model, ascending. *versions is malloc'd; the caller
+ * frees it. NOT_FOUND as in model_acquire when the model is unknown. */
+INFERD_API inferd_status_t *
+inferd_server_model_ready_versions(inferd_server_t *s, const char *name,
+                                   size_t name_len, int64_t **versions,
+                                   size_t *n);
+
+/* Accessors; returned strings are borrowed until the model is released. */
+INFERD_API const char *inferd_model_name(const inferd_model_t *m);
+INFERD_API int64_t inferd_model_version(const inferd_model_t *m);
+/* config platform if set, else backend name (reference §1.5) */
+INFERD_API const char *inferd_model_platform(const inferd_model_t *m);
+INFERD_API int32_t inferd_model_max_batch_size(const inferd_model_t *m);
+INFERD_API bool inferd_model_is_decoupled(const inferd_model_t *m);
+INFERD_API size_t inferd_model_input_count(const inferd_model_t *m);
+INFERD_API size_t inferd_model_output_count(const inferd_model_t *m);
+/* i-th config input/output: dims exclude the batch dimension. */
+INFERD_API void inferd_model_input(const inferd_model_t *m, size_t i,
+                                   const char **name, inferd_datatype_t *dt,
+                                   const int64_t **dims, size_t *n_dims);
+INFERD_API void inferd_model_output(const inferd_model_t *m, size_t i,
+                                    const char **name, inferd_datatype_t *dt,
+                                    const int64_t **dims, size_t *n_dims);
+/* Complete, normalised config as JSON (reference §1.10); borrowed until the
+ * model is released. */
+INFERD_API const char *inferd_model_config_json(const inferd_model_t *m,
+                                                size_t *len);
+/* The same config as the protobuf-c message (struct Inference__ModelConfig
+ * from model_config.pb-c.h); borrowed until the model is released. */
+INFERD_API const void *inferd_model_config_message(const inferd_model_t *m);
+
+/* ======================= repository =================================== */
+
+typedef struct inferd_model_index_entry {
+  char *name;
+  int64_t version; /* -1: unknown (never loaded) */
+  char *state;     /* "READY", "UNAVAILABLE", "LOADING", "UNLOADING",
+                      "UNKNOWN"; NULL when version unknown */
+  char *reason;    /* NULL or "" when none */
+} inferd_model_index_entry_t;
+
+/* Repository index (reference §1.12). *entries is owned by the caller: free
+ * with inferd_model_index_free. */
+INFERD_API inferd_status_t *
+inferd_server_model_index(inferd_server_t *s, bool ready_only,
+                          inferd_model_index_entry_t **entries, size_t *n);
+INFERD_API void inferd_model_index_free(inferd_model_index_entry_t *entries,
+                                        size_t n);
+/* Load/unload (explicit control mode). In mode none/poll they return
+ * UNAVAILABLE "explicit model load / unload is not allowed if polling is
+ * enabled" like Triton. config_json may be NULL. */
+INFERD_API inferd_status_t *inferd_server_model_load(inferd_server_t *s,
+                                                     const char *name,
+                                                     const char *config_json);
+INFERD_API inferd_status_t *inferd_server_model_unload(inferd_server_t *s,
+                                                       const char *name,
+                                                       bool unload_dependents);
+
+/* ======================= inference ==================================== */
+
+/* Called for each response; the callee owns resp (inferd_response_free) and
+ * may keep it. flags has INFERD_RESPONSE_FLAG_FINAL on the last one; resp
+ * may be NULL on a flags-only final (decoupled models). Called from a server
+ * thread (instance or scheduler thread); must not block for long. */
+typedef void (*inferd_response_cb)(inferd_response_t *resp, uint32_t flags,
+                                   void *userp);
+/* Called once, after the last response callback of the request, when the
+ * server holds nothing of the request any more: input buffers may be freed
+ * and the request freed or reused. Called from a server thread. */
+typedef void (*inferd_release_cb)(inferd_request_t *req, void *userp);
+
+/* New empty request for model m (shared: the request takes its own ref). */
+INFERD_API inferd_status_t *inferd_request_new(inferd_request_t **out,
+                                               inferd_model_t *m);
+/* Frees a request that is not in flight (never submitted, or after its
+ * release callback). NULL ignored. */
+INFERD_API void inferd_request_free(inferd_request_t *req);
+INFERD_API inferd_model_t *inferd_request_model(const inferd_request_t *req);
+
+/* Strings are copied; they need not be NUL-terminated. */
+INFERD_API inferd_status_t *inferd_request_set_id(inferd_request_t *req,
+                                                  const char *id, size_t len);
+INFERD_API const char *inferd_request_id(const inferd_request_t *req);
+INFERD_API void inferd_request_set_flags(inferd_request_t *req,
+                                         uint32_t flags);
+INFERD_API void inferd_request_set_correlation_id(inferd_request_t *req,
+                                                  uint64_t id);
+INFERD_API inferd_status_t *
+inferd_request_set_correlation_id_string(inferd_request_t *req, const char *id,
+                                         size_t len);
+INFERD_API void inferd_request_set_priority(inferd_request_t *req,
+                                            uint64_t priority);
+INFERD_API void inferd_request_set_timeout_us(inferd_request_t *req,
+                                              uint64_t timeout_us);
+
+/* Custom request parameters (visible to backends). Keys and string values
+ * are copied. */
+INFERD_API inferd_status_t *
+inferd_request_set_param_string(inferd_request_t *req, const char *key,
+                                size_t key_len, const char *val,
+                                size_t val_len);
+INFERD_API inferd_status_t *inferd_request_set_param_int(inferd_request_t *req,
+                                                         const char *key,
+                                                         size_t key_len,
+                                                         int64_t val);
+INFERD_API inferd_status_t *inferd_request_set_param_bool(inferd_request_t *req,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          bool val);
+INFERD_API inferd_status_t *
+inferd_request_set_param_double(inferd_request_t *req, const char *key,
+                                size_t key_len, double val);
+
+/* Adds an input tensor (name and shape copied). The shape includes the
+ * batch dimension when the model batches. *index receives the input's index
+ * for append_input_data. Duplicate names → INVALID_ARG. */
+INFERD_API inferd_status_t *
+inferd_request_add_input(inferd_request_t *req, const char *name,
+                         size_t name_len, inferd_datatype_t dt,
+                         const int64_t *shape, size_t n_dims, uint32_t *index);
+/* Appends a data buffer to input `index` (inputs may arrive in several
+ * pieces). The buffer is borrowed until the release callback: it is not
+ * copied. BYTES data is the wire form: per element a 4-byte little-endian
+ * length and the bytes. */
+INFERD_API inferd_status_t *
+inferd_request_append_input_data(inferd_request_t *req, uint32_t index,
+                                 const void *base, size_t byte_size,
+                                 inferd_memtype_t mem_type, int64_t device_id);
+/* Restricts the response to the named outputs (copied). Without any call,
+ * every model output is returned. Unknown names fail at infer_async. */
+INFERD_API inferd_status_t *
+inferd_request_add_requested_output(inferd_request_t *req, const char *name,
+                                    size_t name_len);
+INFERD_API void inferd_request_set_callbacks(inferd_request_t *req,
+                                             inferd_response_cb response_cb,
+                                             inferd_release_cb release_cb,
+                                             void *userp);
+/* Marks the request cancelled; one still queued gets a CANCELLED response.
+ * Thread-safe; may be called until the release callback. */
+INFERD_API void inferd_request_cancel(inferd_request_t *req);
+
+/* Validates the request against the model's config (input names, data types,
+ * shapes incl. batch size, byte sizes, BYTES element framing, missing
+ * inputs, requested outputs) and queues it. On success the request belongs
+ * to the server until its release callback. On failure the callbacks are
+ * never called and the caller still owns the request. Never blocks on
+ * execution. */
+INFERD_API inferd_status_t *inferd_server_infer_async(inferd_server_t *s,
+                                                      inferd_request_t *req);
+
+/* ---- responses --------------------------------------------------------- */
+/* Error of the response (borrowed), NULL when it succeeded. */
+INFERD_API const inferd_status_t *
+inferd_response_error(const inferd_response_t *r);
+INFERD_API const char *inferd_response_model_name(const inferd_response_t *r);
+INFERD_API int64_t inferd_response_model_version(const inferd_response_t *r);
+INFERD_API size_t inferd_response_output_count(const inferd_response_t *r);
+/* Outputs in the order the backend produced them, already filtered to the
+ * requested outputs. Pointers are borrowed until inferd_response_free. */
+INFERD_API void inferd_response_output(const inferd_response_t *r, size_t i,
+                                       const char **name,
+                                       inferd_datatype_t *dt,
+                                       const int64_t **shape, size_t *n_dims,
+                                       const void **base, size_t *byte_size);
+INFERD_API size_t inferd_response_param_count(const inferd_response_t *r);
+/* value points to: const char* (STRING, NUL-terminated), int64_t, bool or
+ * double, according to *type. */
+INFERD_API void inferd_response_param(const inferd_response_t *r, size_t i,
+                                      const char **key,
+                                      inferd_param_type_t *type,
+                                      const void **value);
+INFERD_API void inferd_response_free(inferd_response_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INFERD_SERVER_H */
