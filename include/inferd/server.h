@@ -308,8 +308,8 @@ INFERD_API void inferd_response_output(const inferd_response_t *r, size_t i,
                                        const int64_t **shape, size_t *n_dims,
                                        const void **base, size_t *byte_size);
 INFERD_API size_t inferd_response_param_count(const inferd_response_t *r);
-/* value points to: const char* (STRING, NUL-terminated), int64_t, bool or
- * double, according to *type. */
+/* *value is the NUL-terminated string itself for STRING, else it points to
+ * an int64_t (INT), bool (BOOL) or double (DOUBLE). */
 INFERD_API void inferd_response_param(const inferd_response_t *r, size_t i,
                                       const char **key,
                                       inferd_param_type_t *type,

@@ -1,0 +1,207 @@
+/*
+ * response.c: inference responses. A response owns its output buffers (one
+ * malloc each, handed to frontends without copying) and holds a model
+ * reference so that it may outlive its request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/request.h"
+
+#define OOM() inferd_status_new(INFERD_NO_MEMORY, "out of memory")
+
+/* the model's name and version are read through the request's model; the
+ * engine provides these two accessors (server.h) */
+inferd_status_t *core_response_alloc(inferd_request_t *r,
+                                     inferd_response_t **out) {
+  inferd_response_t *resp = calloc(1, sizeof(*resp));
+  if (!resp)
+    return OOM();
+  resp->model = r->model;
+  resp->model_ref = r->model_ref;
+  if (resp->model_ref)
+    core_ref_acquire(resp->model_ref);
+  resp->model_name = r->model ? inferd_model_name(r->model) : "";
+  resp->model_version = r->model ? inferd_model_version(r->model) : -1;
+  resp->request = r;
+  *out = resp;
+  return NULL;
+}
+
+inferd_status_t *core_response_add_output(inferd_response_t *resp,
+                                          const char *name,
+                                          inferd_datatype_t dt,
+                                          const int64_t *shape,
+                                          uint32_t n_dims, uint64_t byte_size,
+                                          void **buffer) {
+  for (uint32_t i = 0; i < resp->n_outputs; i++)
+    if (strcmp(resp->outputs[i].name, name) == 0)
+      return inferd_status_new(INFERD_INTERNAL,
+                               "output \"%s\" added twice to a response",
+                               name);
+  if (resp->n_outputs == resp->cap_outputs) {
+    uint32_t nc = resp->cap_outputs ? resp->cap_outputs * 2 : 4;
+    core_output_t *p = realloc(resp->outputs, sizeof(*p) * nc);
+    if (!p)
+      return OOM();
+    resp->outputs = p;
+    resp->cap_outputs = nc;
+  }
+  size_t nlen = strlen(name);
+  core_output_t o = {0};
+  o.name = malloc(nlen + 1 + sizeof(int64_t) * (n_dims + 1));
+  /* one allocation for the shape and name; data separately (it is large and
+   * frontends may hand it to the network layer as is) */
+  o.data = malloc(byte_size ? byte_size : 1);
+  if (!o.name || !o.data) {
+    free(o.name);
+    free(o.data);
+    return OOM();
+  }
+  o.shape = (int64_t *)o.name;
+  if (n_dims)
+    memcpy(o.shape, shape, sizeof(int64_t) * n_dims);
+  o.name = (char *)(o.shape + n_dims + 1);
+  memcpy(o.name, name, nlen + 1);
+  o.dt = dt;
+  o.n_dims = n_dims;
+  o.byte_size = byte_size;
+  resp->outputs[resp->n_outputs++] = o;
+  *buffer = o.data;
+  return NULL;
+}
+
+static void output_free(core_output_t *o) {
+  free(o->shape); /* the name lives in the same block */
+  free(o->data);
+}
+
+inferd_status_t *core_response_set_param(inferd_response_t *resp,
+                                         const char *key,
+                                         inferd_param_type_t type,
+                                         const void *value) {
+  if (!resp->arena) {
+    resp->arena = malloc(sizeof(core_arena_t));
+    if (!resp->arena)
+      return OOM();
+    core_arena_init(resp->arena);
+  }
+  if (resp->n_params == resp->cap_params) {
+    uint32_t nc = resp->cap_params ? resp->cap_params * 2 : 4;
+    core_param_t *p = realloc(resp->params, sizeof(*p) * nc);
+    if (!p)
+      return OOM();
+    resp->params = p;
+    resp->cap_params = nc;
+  }
+  core_param_t p = {0};
+  p.key = core_arena_strndup(resp->arena, key, strlen(key));
+  if (!p.key)
+    return OOM();
+  p.type = type;
+  switch (type) {
+  case INFERD_PARAM_STRING:
+    p.v.s = core_arena_strndup(resp->arena, value, strlen(value));
+    if (!p.v.s)
+      return OOM();
+    break;
+  case INFERD_PARAM_INT:
+    p.v.i = *(const int64_t *)value;
+    break;
+  case INFERD_PARAM_BOOL:
+    p.v.b = *(const bool *)value;
+    break;
+  case INFERD_PARAM_DOUBLE:
+    p.v.d = *(const double *)value;
+    break;
+  default:
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "parameter \"%s\": unknown type %d", key,
+                             (int)type);
+  }
+  resp->params[resp->n_params++] = p;
+  return NULL;
+}
+
+void core_response_filter_outputs(inferd_response_t *resp,
+                                  const inferd_request_t *r) {
+  if (r->n_requested == 0)
+    return;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < resp->n_outputs; i++) {
+    bool want = false;
+    for (uint32_t j = 0; j < r->n_requested && !want; j++)
+      want = strcmp(resp->outputs[i].name, r->requested[j]) == 0;
+    if (want)
+      resp->outputs[k++] = resp->outputs[i];
+    else
+      output_free(&resp->outputs[i]);
+  }
+  resp->n_outputs = k;
+}
+
+const inferd_status_t *inferd_response_error(const inferd_response_t *r) {
+  return r->error;
+}
+
+const char *inferd_response_model_name(const inferd_response_t *r) {
+  return r->model_name;
+}
+
+int64_t inferd_response_model_version(const inferd_response_t *r) {
+  return r->model_version;
+}
+
+size_t inferd_response_output_count(const inferd_response_t *r) {
+  return r->n_outputs;
+}
+
+void inferd_response_output(const inferd_response_t *r, size_t i,
+                            const char **name, inferd_datatype_t *dt,
+                            const int64_t **shape, size_t *n_dims,
+                            const void **base, size_t *byte_size) {
+  const core_output_t *o = &r->outputs[i];
+  if (name)
+    *name = o->name;
+  if (dt)
+    *dt = o->dt;
+  if (shape)
+    *shape = o->shape;
+  if (n_dims)
+    *n_dims = o->n_dims;
+  if (base)
+    *base = o->data;
+  if (byte_size)
+    *byte_size = o->byte_size;
+}
+
+size_t inferd_response_param_count(const inferd_response_t *r) {
+  return r->n_params;
+}
+
+void inferd_response_param(const inferd_response_t *r, size_t i,
+                           const char **key, inferd_param_type_t *type,
+                           const void **value) {
+  const core_param_t *p = &r->params[i];
+  *key = p->key;
+  *type = p->type;
+  *value = p->type == INFERD_PARAM_STRING ? (const void *)p->v.s
+                                          : (const void *)&p->v;
+}
+
+void inferd_response_free(inferd_response_t *r) {
+  if (!r)
+    return;
+  for (uint32_t i = 0; i < r->n_outputs; i++)
+    output_free(&r->outputs[i]);
+  free(r->outputs);
+  free(r->params);
+  if (r->arena) {
+    core_arena_deinit(r->arena);
+    free(r->arena);
+  }
+  inferd_status_free(r->error);
+  if (r->model_ref)
+    core_ref_release(r->model_ref);
+  free(r);
+}
