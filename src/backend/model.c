@@ -1,0 +1,314 @@
+/*
+ * model.c: loading and unloading one model version: backend, backend model,
+ * instances and scheduler. Features of the config that inferd does not
+ * implement yet make the load fail with UNSUPPORTED naming the field, rather
+ * than being silently ignored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/model.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "sched/scheduler.h"
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+static void on_last_user(core_ref_t *r) {
+  inferd_model_t *m = (inferd_model_t *)r;
+  pthread_mutex_lock(&m->mu);
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
+bool model_wait_unused(inferd_model_t *m, int64_t timeout_ms) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  if (timeout_ms >= 0) {
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000L;
+    }
+  }
+  pthread_mutex_lock(&m->mu);
+  while (atomic_load(&m->ref.refs) > 1) {
+    if (timeout_ms < 0) {
+      pthread_cond_wait(&m->cv, &m->mu);
+    } else if (pthread_cond_timedwait(&m->cv, &m->mu, &deadline) != 0) {
+      break;
+    }
+  }
+  bool unused = atomic_load(&m->ref.refs) <= 1;
+  pthread_mutex_unlock(&m->mu);
+  return unused;
+}
+
+/* the config features inferd cannot serve yet */
+static inferd_status_t *check_supported(const cfg_model_t *c) {
+  const char *what = NULL;
+  if (c->scheduling_choice_case ==
+      INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_SEQUENCE_BATCHING)
+    what = "sequence_batching";
+  else if (c->scheduling_choice_case ==
+               INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_ENSEMBLE_SCHEDULING ||
+           (c->platform && strcmp(c->platform, "ensemble") == 0))
+    what = "ensemble_scheduling (platform \"ensemble\")";
+  else if (c->n_model_warmup > 0)
+    what = "model_warmup";
+  else if (c->response_cache && c->response_cache->enable)
+    what = "response_cache";
+  else if (c->n_batch_input > 0)
+    what = "batch_input";
+  else if (c->n_batch_output > 0)
+    what = "batch_output";
+  else if (c->model_repository_agents &&
+           c->model_repository_agents->n_agents > 0)
+    what = "model_repository_agents";
+  if (what)
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "config field \"%s\" is not supported yet", what);
+  for (size_t i = 0; i < c->n_input; i++)
+    if (c->input[i]->reshape)
+      return inferd_status_new(INFERD_UNSUPPORTED,
+                               "input \"%s\": config field \"reshape\" is not "
+                               "supported yet",
+                               c->input[i]->name);
+  for (size_t i = 0; i < c->n_output; i++)
+    if (c->output[i]->reshape)
+      return inferd_status_new(INFERD_UNSUPPORTED,
+                               "output \"%s\": config field \"reshape\" is "
+                               "not supported yet",
+                               c->output[i]->name);
+  for (size_t i = 0; i < c->n_instance_group; i++) {
+    const Inference__ModelInstanceGroup *g = c->instance_group[i];
+    if (g->passive)
+      return inferd_status_new(INFERD_UNSUPPORTED,
+                               "instance_group \"%s\": \"passive\" is not "
+                               "supported yet",
+                               g->name ? g->name : "");
+    if (g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_GPU)
+      return inferd_status_new(INFERD_UNSUPPORTED,
+                               "instance_group \"%s\": KIND_GPU instances "
+                               "are not supported yet (no CUDA support in "
+                               "this server)",
+                               g->name ? g->name : "");
+  }
+  return NULL;
+}
+
+static cfg_model_t *config_copy(const cfg_model_t *c) {
+  size_t n = protobuf_c_message_get_packed_size(&c->base);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf)
+    return NULL;
+  protobuf_c_message_pack(&c->base, buf);
+  cfg_model_t *copy = inference__model_config__unpack(NULL, n, buf);
+  free(buf);
+  return copy;
+}
+
+static inferd_status_t *build_io(inferd_model_t *m) {
+  const cfg_model_t *c = m->config;
+  m->inputs = calloc(c->n_input + 1, sizeof(model_io_t));
+  m->outputs = calloc(c->n_output + 1, sizeof(model_io_t));
+  m->output_names = calloc(c->n_output + 1, sizeof(char *));
+  if (!m->inputs || !m->outputs || !m->output_names)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  for (size_t i = 0; i < c->n_input; i++) {
+    const Inference__ModelInput *in = c->input[i];
+    m->inputs[i] = (model_io_t){.name = in->name,
+                                .dt = (inferd_datatype_t)in->data_type,
+                                .dims = in->dims,
+                                .n_dims = (uint32_t)in->n_dims,
+                                .optional = in->optional,
+                                .allow_ragged_batch = in->allow_ragged_batch,
+                                .has_reshape = in->reshape != NULL};
+  }
+  for (size_t i = 0; i < c->n_output; i++) {
+    const Inference__ModelOutput *o = c->output[i];
+    m->outputs[i] = (model_io_t){.name = o->name,
+                                 .dt = (inferd_datatype_t)o->data_type,
+                                 .dims = o->dims,
+                                 .n_dims = (uint32_t)o->n_dims,
+                                 .has_reshape = o->reshape != NULL};
+    m->output_names[i] = o->name;
+  }
+  m->n_inputs = (uint32_t)c->n_input;
+  m->n_outputs = (uint32_t)c->n_output;
+  return NULL;
+}
+
+static inferd_status_t *create_instances(inferd_model_t *m) {
+  const cfg_model_t *c = m->config;
+  uint32_t total = 0;
+  for (size_t g = 0; g < c->n_instance_group; g++) {
+    const Inference__ModelInstanceGroup *grp = c->instance_group[g];
+    uint32_t per = grp->count > 0 ? (uint32_t)grp->count : 1;
+    uint32_t devices = grp->n_gpus > 0 ? (uint32_t)grp->n_gpus : 1;
+    total += per * devices;
+  }
+  if (total == 0)
+    total = 1; /* the config layer normalises; be safe anyway */
+  m->instances = calloc(total, sizeof(inferd_backend_instance_t));
+  if (!m->instances)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  m->n_instances = total; /* names are freed over all slots on failure */
+  uint32_t k = 0;
+  for (size_t g = 0; g < c->n_instance_group; g++) {
+    const Inference__ModelInstanceGroup *grp = c->instance_group[g];
+    uint32_t per = grp->count > 0 ? (uint32_t)grp->count : 1;
+    uint32_t devices = grp->n_gpus > 0 ? (uint32_t)grp->n_gpus : 1;
+    for (uint32_t d = 0; d < devices; d++)
+      for (uint32_t j = 0; j < per; j++) {
+        inferd_backend_instance_t *inst = &m->instances[k];
+        inst->model = m;
+        inst->index = k;
+        inst->kind = (int32_t)grp->kind;
+        inst->device_id = grp->n_gpus > 0 ? grp->gpus[d] : 0;
+        char name[256];
+        snprintf(name, sizeof(name), "%s_%u",
+                 grp->name && *grp->name ? grp->name : m->name, d * per + j);
+        if (!(inst->name = dup_str(name)))
+          return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+        k++;
+      }
+  }
+  if (k == 0) { /* no group at all: one CPU instance */
+    inferd_backend_instance_t *inst = &m->instances[0];
+    inst->model = m;
+    inst->kind = INFERD_INSTANCE_KIND_CPU;
+    char name[256];
+    snprintf(name, sizeof(name), "%s_0", m->name);
+    if (!(inst->name = dup_str(name)))
+      return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    k = 1;
+  }
+  m->n_instances = k;
+  for (uint32_t i = 0; i < k; i++) {
+    if (m->backend->api->instance_init) {
+      inferd_status_t *st = m->backend->api->instance_init(&m->instances[i]);
+      if (st)
+        return inferd_status_prefix(st, "instance \"%s\"",
+                                    m->instances[i].name);
+    }
+    m->instances[i].initialised = true;
+  }
+  return NULL;
+}
+
+static void model_destroy(inferd_model_t *m, bool model_initialised) {
+  if (m->sched) {
+    m->sched->ops->stop(m->sched);
+    m->sched->ops->free(m->sched);
+  }
+  for (uint32_t i = 0; i < m->n_instances; i++) {
+    if (m->instances[i].initialised && m->backend->api->instance_fini)
+      m->backend->api->instance_fini(&m->instances[i]);
+  }
+  for (uint32_t i = 0; i < m->n_instances; i++)
+    free(m->instances[i].name);
+  free(m->instances);
+  if (model_initialised && m->backend->api->model_fini)
+    m->backend->api->model_fini(model_to_be(m));
+  be_release(m->backend);
+  model_stats_deinit(&m->stats);
+  free(m->inputs);
+  free(m->outputs);
+  free(m->output_names);
+  free(m->config_json);
+  cfg_free(m->config);
+  free(m->name);
+  free(m->model_dir);
+  free(m->version_dir);
+  free(m->file_path);
+  pthread_mutex_destroy(&m->mu);
+  pthread_cond_destroy(&m->cv);
+  free(m);
+}
+
+inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
+                            const char *name, int64_t version,
+                            const char *model_dir, const cfg_model_t *cfg,
+                            inferd_model_t **out) {
+  uint64_t t0 = core_now_ns();
+  inferd_model_t *m = calloc(1, sizeof(*m));
+  if (!m)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  atomic_init(&m->ref.refs, 1);
+  m->ref.on_last_user = on_last_user;
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
+  model_stats_init(&m->stats);
+  m->server = s;
+  m->version = version;
+  bool model_initialised = false;
+  inferd_status_t *st = NULL;
+
+  char vdir[4096];
+  snprintf(vdir, sizeof(vdir), "%s/%lld", model_dir, (long long)version);
+  m->name = dup_str(name);
+  m->model_dir = dup_str(model_dir);
+  m->version_dir = dup_str(vdir);
+  m->config = config_copy(cfg);
+  if (!m->name || !m->model_dir || !m->version_dir || !m->config) {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    goto fail;
+  }
+  char fpath[4096 + 256];
+  snprintf(fpath, sizeof(fpath), "%s/%s", vdir,
+           cfg_default_model_filename(m->config));
+  if (!(m->file_path = dup_str(fpath))) {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    goto fail;
+  }
+  m->platform = m->config->platform && *m->config->platform
+                    ? m->config->platform
+                    : m->config->backend;
+  m->decoupled = m->config->model_transaction_policy &&
+                 m->config->model_transaction_policy->decoupled;
+  if ((st = check_supported(m->config)))
+    goto fail;
+  if ((st = cfg_json_print(&m->config->base, &m->config_json,
+                           &m->config_json_len)))
+    goto fail;
+  if ((st = build_io(m)))
+    goto fail;
+  if ((st = be_acquire(reg, m->config->backend, model_dir, vdir,
+                       &m->backend)))
+    goto fail;
+  if (m->backend->api->model_init &&
+      (st = m->backend->api->model_init(model_to_be(m))))
+    goto fail;
+  model_initialised = true;
+  if ((st = create_instances(m)))
+    goto fail;
+  if ((st = sched_new_for_model(m, &m->sched)))
+    goto fail;
+  m->load_ns = core_now_ns() - t0;
+  LOG_INFO("loaded model \"%s\" version %lld (%u instance%s, backend \"%s\", "
+           "scheduler \"%s\") in %.1f ms",
+           name, (long long)version, m->n_instances,
+           m->n_instances == 1 ? "" : "s", m->backend->name,
+           m->sched->ops->name, (double)m->load_ns / 1e6);
+  *out = m;
+  return NULL;
+
+fail:
+  model_destroy(m, model_initialised);
+  return st;
+}
+
+void model_unload(inferd_model_t *m) {
+  LOG_INFO("unloading model \"%s\" version %lld", m->name,
+           (long long)m->version);
+  model_destroy(m, true);
+}

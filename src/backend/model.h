@@ -1,0 +1,120 @@
+/*
+ * model.h: a loaded model version (struct inferd_model, which backends see as
+ * inferd_backend_model_t) and its instances. Prefix model_.
+ *
+ * Lifetime: created by model_load (refcount 1, owned by the repository),
+ * shared with every request and response holding it. To unload, the owner
+ * stops admitting (removes it from the repository table), calls
+ * model_wait_unused (until its own reference is the last), then model_unload.
+ * Everything but `ref`, `stats` and the instances' backend state is immutable
+ * after model_load returns.
+ */
+#ifndef INFERD_MODEL_H
+#define INFERD_MODEL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "backend/backend_loader.h"
+#include "config/config.h"
+#include "core/refcount.h"
+
+typedef struct model_io {
+  const char *name; /* borrowed from the config */
+  inferd_datatype_t dt;
+  const int64_t *dims; /* borrowed from the config; without batch dim */
+  uint32_t n_dims;
+  bool optional;
+  bool allow_ragged_batch;
+  bool has_reshape;
+} model_io_t;
+
+/* Statistics (reference §1.11), updated with atomics. Durations in ns. */
+typedef struct model_duration {
+  atomic_uint_fast64_t count, ns;
+} model_duration_t;
+
+typedef struct model_batch_stat {
+  uint64_t batch_size;
+  model_duration_t compute_input, compute_infer, compute_output;
+} model_batch_stat_t;
+
+typedef struct model_stats {
+  model_duration_t success, fail, queue, compute_input, compute_infer,
+      compute_output;
+  atomic_uint_fast64_t inference_count, execution_count, last_inference_ms;
+  pthread_mutex_t batch_mu; /* guards batch[] growth */
+  model_batch_stat_t *batch;
+  uint32_t n_batch, cap_batch;
+} model_stats_t;
+
+struct inferd_backend_instance {
+  inferd_model_t *model;
+  char *name;
+  int32_t kind;
+  int32_t device_id;
+  uint32_t index;
+  void *state;
+  bool initialised;
+};
+
+struct sched;
+
+struct inferd_model {
+  core_ref_t ref; /* first member: requests release it as a core_ref_t */
+  inferd_server_t *server;
+  char *name;
+  int64_t version;
+  char *model_dir, *version_dir, *file_path;
+  cfg_model_t *config; /* owned */
+  char *config_json;
+  size_t config_json_len;
+  const char *platform; /* config platform, else backend name */
+  model_io_t *inputs, *outputs;
+  uint32_t n_inputs, n_outputs;
+  const char **output_names; /* all config outputs, in order */
+  bool decoupled;
+
+  be_backend_t *backend;
+  void *backend_state;
+  inferd_backend_instance_t *instances;
+  uint32_t n_instances;
+  struct sched *sched;
+  model_stats_t stats;
+  uint64_t load_ns;
+
+  pthread_mutex_t mu; /* with cv: waiting for the last user */
+  pthread_cond_t cv;
+};
+
+static inline inferd_backend_model_t *model_to_be(inferd_model_t *m) {
+  return (inferd_backend_model_t *)m;
+}
+static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
+  return (inferd_model_t *)m;
+}
+
+/* Loads version `version` of a model whose complete config is cfg (copied):
+ * acquires the backend, runs model_init and instance_init for every
+ * instance, starts the scheduler. On failure everything done is undone and
+ * the error names the model and version. */
+inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
+                            const char *name, int64_t version,
+                            const char *model_dir, const cfg_model_t *cfg,
+                            inferd_model_t **out);
+/* Blocks until the caller's reference is the only one left, or timeout_ms
+ * passed (timeout_ms < 0: forever). Returns true when unused. */
+bool model_wait_unused(inferd_model_t *m, int64_t timeout_ms);
+/* Stops the scheduler (queued requests fail with UNAVAILABLE), finalises
+ * instances and the backend model, releases the backend and frees m. The
+ * caller's reference must be the last one. */
+void model_unload(inferd_model_t *m);
+
+/* statistics recording (stats.c) */
+void model_stats_init(model_stats_t *s);
+void model_stats_deinit(model_stats_t *s);
+void model_stats_add(model_duration_t *d, uint64_t ns);
+void model_stats_batch(model_stats_t *s, uint64_t batch_size,
+                       uint64_t input_ns, uint64_t infer_ns,
+                       uint64_t output_ns);
+#endif

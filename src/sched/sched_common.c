@@ -1,0 +1,75 @@
+/*
+ * sched_common.c: what every scheduler shares: running a batch on an
+ * instance (cancellation check, the execute call, its error path,
+ * execution statistics) and failing a request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "sched/scheduler.h"
+#include "server/server_internal.h"
+
+void sched_fail_request(inferd_request_t *req, inferd_status_t *st) {
+  inferd_response_t *resp = NULL;
+  inferd_status_t *e = core_response_alloc(req, &resp);
+  if (e) {
+    inferd_status_free(e);
+    inferd_status_free(st);
+    srv_request_send_final(req); /* frontend sees a final without response */
+  } else {
+    resp->error = st;
+    srv_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+  }
+  srv_request_release(req);
+}
+
+void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
+                   uint32_t n) {
+  inferd_model_t *m = inst->model;
+  uint64_t start = core_now_ns();
+  uint32_t k = 0;
+  uint64_t batch = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    inferd_request_t *r = reqs[i];
+    if (atomic_load(&r->cancelled)) {
+      sched_fail_request(r, inferd_status_new(INFERD_CANCELLED,
+                                              "request cancelled"));
+      continue;
+    }
+    model_stats_add(&m->stats.queue,
+                    start > r->t_queue_ns ? start - r->t_queue_ns : 0);
+    batch += r->batch_size;
+    reqs[k++] = r;
+  }
+  if (k == 0)
+    return;
+  inferd_status_t *st = m->backend->api->execute(inst, reqs, k);
+  if (st) {
+    LOG_VERBOSE(1, "model \"%s\" instance \"%s\": execute failed: %s",
+                m->name, inst->name, inferd_status_message(st));
+    for (uint32_t i = 0; i < k; i++)
+      sched_fail_request(reqs[i],
+                         inferd_status_new(inferd_status_code(st), "%s",
+                                           inferd_status_message(st)));
+    inferd_status_free(st);
+    return;
+  }
+  atomic_fetch_add_explicit(&m->stats.inference_count, batch,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->stats.execution_count, 1,
+                            memory_order_relaxed);
+  atomic_store_explicit(&m->stats.last_inference_ms, core_wall_ms(),
+                        memory_order_relaxed);
+}
+
+inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out) {
+  const cfg_model_t *c = m->config;
+  if (c->scheduling_choice_case ==
+      INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_DYNAMIC_BATCHING)
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "config field \"dynamic_batching\" is not "
+                             "supported yet");
+  return sched_default_new(m, out);
+}

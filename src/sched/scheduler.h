@@ -1,0 +1,52 @@
+/*
+ * scheduler.h: the scheduler interface. Each model version has one scheduler
+ * that queues its requests and hands batches to its instances; the default
+ * scheduler, the dynamic batcher, the sequence batcher and the ensemble
+ * scheduler are implementations of this table (one file each). Prefix sched_.
+ *
+ * Threads: enqueue is called from frontend threads, concurrently. The
+ * scheduler runs one execution thread per instance (or its own threads) and
+ * calls sched_execute from them. stop and free are called once, from the
+ * repository thread.
+ */
+#ifndef INFERD_SCHED_H
+#define INFERD_SCHED_H
+
+#include "backend/model.h"
+#include "core/request.h"
+
+typedef struct sched sched_t;
+
+typedef struct sched_ops {
+  const char *name;
+  /* Queues req (transferred on success). Errors (e.g. queue full) leave req
+   * with the caller. Must not block on execution. */
+  inferd_status_t *(*enqueue)(sched_t *s, inferd_request_t *req);
+  /* Stops admitting, fails the queued requests with UNAVAILABLE, waits for
+   * running executions and joins the threads. */
+  void (*stop)(sched_t *s);
+  void (*free)(sched_t *s);
+} sched_ops_t;
+
+struct sched {
+  const sched_ops_t *ops;
+  inferd_model_t *model;
+};
+
+/* The default scheduler: one FIFO queue, one thread per instance, one
+ * request per execution. */
+inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out);
+
+/* Picks the scheduler the model's config asks for. Configs asking for a
+ * scheduler inferd does not have yet fail with UNSUPPORTED. */
+inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out);
+
+/* Runs one batch on an instance: calls the backend's execute; if it returns
+ * an error, every request of the batch gets that error. Updates statistics.
+ * Requests that were cancelled before execution get CANCELLED instead. */
+void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
+                   uint32_t n);
+
+/* Completes req with an error response (st transferred) and releases it. */
+void sched_fail_request(inferd_request_t *req, inferd_status_t *st);
+#endif

@@ -1,0 +1,107 @@
+/*
+ * request_flow.c: creating and freeing requests, and the completion path:
+ * responses to the frontend's callback, release of the request, the
+ * in-flight count that shutdown waits on, success/failure statistics.
+ */
+#include <stdlib.h>
+
+#include "backend/model.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "server/server_internal.h"
+
+inferd_status_t *inferd_request_new(inferd_request_t **out,
+                                    inferd_model_t *m) {
+  if (!m)
+    return inferd_status_new(INFERD_INVALID_ARG, "request without a model");
+  core_ref_acquire(&m->ref);
+  inferd_status_t *st = core_request_alloc(m, &m->ref, out);
+  if (st)
+    core_ref_release(&m->ref);
+  return st;
+}
+
+void inferd_request_free(inferd_request_t *req) { core_request_destroy(req); }
+
+static void record_final(inferd_request_t *req, bool success) {
+  inferd_model_t *m = req->model;
+  uint64_t now = core_now_ns();
+  uint64_t ns = req->t_request_ns && now > req->t_request_ns
+                    ? now - req->t_request_ns
+                    : 0;
+  model_stats_add(success ? &m->stats.success : &m->stats.fail, ns);
+}
+
+void srv_response_send(inferd_response_t *resp, uint32_t flags) {
+  inferd_request_t *req = resp->request;
+  resp->request = NULL;
+  if (!req) { /* sent twice: a backend bug; never crash the server on it */
+    LOG_ERROR("a response was sent twice; dropping it");
+    inferd_response_free(resp);
+    return;
+  }
+  if (req->final_sent) {
+    LOG_ERROR("model \"%s\": response sent after the final one; dropping it",
+              req->model->name);
+    inferd_response_free(resp);
+    return;
+  }
+  if (resp->error) {
+    /* an error response carries no outputs */
+    for (uint32_t i = 0; i < resp->n_outputs; i++) {
+      free(resp->outputs[i].shape);
+      free(resp->outputs[i].data);
+    }
+    resp->n_outputs = 0;
+  } else {
+    core_response_filter_outputs(resp, req);
+  }
+  if (flags & INFERD_RESPONSE_FLAG_FINAL) {
+    req->final_sent = true;
+    record_final(req, resp->error == NULL);
+  }
+  if (req->response_cb)
+    req->response_cb(resp, flags, req->userp);
+  else
+    inferd_response_free(resp);
+}
+
+void srv_request_send_final(inferd_request_t *req) {
+  if (req->final_sent)
+    return;
+  req->final_sent = true;
+  record_final(req, true);
+  if (req->response_cb)
+    req->response_cb(NULL, INFERD_RESPONSE_FLAG_FINAL, req->userp);
+}
+
+void srv_request_release(inferd_request_t *req) {
+  if (!req->final_sent) {
+    /* a backend released a request without answering it: answer for it so
+     * the client is not left waiting */
+    inferd_response_t *resp = NULL;
+    inferd_status_t *e = core_response_alloc(req, &resp);
+    if (!e) {
+      resp->error = inferd_status_new(
+          INFERD_INTERNAL,
+          "model \"%s\": the backend released the request without sending "
+          "a final response",
+          req->model->name);
+      srv_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+    } else {
+      inferd_status_free(e);
+      srv_request_send_final(req);
+    }
+  }
+  inferd_server_t *s = req->server;
+  inferd_release_cb cb = req->release_cb;
+  void *userp = req->userp;
+  if (s && atomic_fetch_sub(&s->inflight, 1) == 1 &&
+      atomic_load(&s->stopping)) {
+    pthread_mutex_lock(&s->inflight_mu);
+    pthread_cond_broadcast(&s->inflight_cv);
+    pthread_mutex_unlock(&s->inflight_mu);
+  }
+  if (cb)
+    cb(req, userp);
+}

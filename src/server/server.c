@@ -1,0 +1,190 @@
+/*
+ * server.c: the server object: options, startup (backends, repository
+ * load), health, metadata, the repository API and orderly shutdown.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "repository/repository.h"
+#include "server/server_internal.h"
+
+/* extensions reported by GET /v2, in Triton's order, only those that work */
+static const char *const extensions[] = {
+    "model_repository", "model_configuration", "binary_tensor_data",
+    "parameters", "logging"};
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+void inferd_server_options_init(inferd_server_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->server_id = "inferd";
+  o->strict_readiness = true;
+  o->exit_on_error = true;
+  o->strict_model_config = false;
+  o->model_control_mode = INFERD_CONTROL_NONE;
+  o->exit_timeout_secs = 30;
+}
+
+inferd_status_t *inferd_server_new(inferd_server_t **out,
+                                   const inferd_server_options_t *o) {
+  if (o->n_model_repositories == 0)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "at least one model repository is required "
+                             "(--model-repository)");
+  if (o->model_control_mode != INFERD_CONTROL_NONE)
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "model control mode \"%s\" is not supported yet; "
+                             "only \"none\" is",
+                             o->model_control_mode == INFERD_CONTROL_POLL
+                                 ? "poll"
+                                 : "explicit");
+  inferd_server_t *s = calloc(1, sizeof(*s));
+  if (!s)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  pthread_mutex_init(&s->inflight_mu, NULL);
+  pthread_cond_init(&s->inflight_cv, NULL);
+  atomic_init(&s->stopping, false);
+  atomic_init(&s->inflight, 0);
+  s->strict_readiness = o->strict_readiness;
+  s->exit_on_error = o->exit_on_error;
+  s->strict_model_config = o->strict_model_config;
+  s->control_mode = o->model_control_mode;
+  s->exit_timeout_secs = o->exit_timeout_secs;
+  inferd_status_t *st = NULL;
+  s->id = dup_str(o->server_id ? o->server_id : "inferd");
+  s->model_config_name =
+      o->model_config_name ? dup_str(o->model_config_name) : NULL;
+  s->repositories = calloc(o->n_model_repositories, sizeof(char *));
+  if (!s->id || !s->repositories ||
+      (o->model_config_name && !s->model_config_name)) {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i < o->n_model_repositories; i++) {
+    if (!(s->repositories[i] = dup_str(o->model_repositories[i]))) {
+      st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+      goto fail;
+    }
+    s->n_repositories++;
+  }
+  if ((st = be_registry_init(&s->backends, o->backend_directory)))
+    goto fail;
+  if ((st = repo_new(s, &s->repo)))
+    goto fail;
+  if ((st = repo_load_all(s->repo, s->exit_on_error))) {
+    repo_unload_all(s->repo, -1);
+    goto fail;
+  }
+  *out = s;
+  return NULL;
+fail:
+  atomic_store(&s->stopping, true);
+  inferd_server_free(s);
+  return st;
+}
+
+inferd_status_t *inferd_server_stop(inferd_server_t *s,
+                                    uint32_t timeout_secs) {
+  atomic_store(&s->stopping, true);
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_secs;
+  pthread_mutex_lock(&s->inflight_mu);
+  while (atomic_load(&s->inflight) > 0)
+    if (pthread_cond_timedwait(&s->inflight_cv, &s->inflight_mu, &deadline) ==
+        ETIMEDOUT)
+      break;
+  size_t left = atomic_load(&s->inflight);
+  pthread_mutex_unlock(&s->inflight_mu);
+  if (left)
+    LOG_WARNING("%zu request%s still in flight after %u s; cancelling", left,
+                left == 1 ? "" : "s", timeout_secs);
+  repo_unload_all(s->repo, 0);
+  if (left)
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "%zu request%s still in flight at the exit "
+                             "timeout",
+                             left, left == 1 ? " was" : "s were");
+  return NULL;
+}
+
+void inferd_server_free(inferd_server_t *s) {
+  if (!s)
+    return;
+  repo_free(s->repo);
+  if (s->backends.backend_dir)
+    be_registry_deinit(&s->backends);
+  for (size_t i = 0; i < s->n_repositories; i++)
+    free(s->repositories[i]);
+  free(s->repositories);
+  free(s->id);
+  free(s->model_config_name);
+  pthread_mutex_destroy(&s->inflight_mu);
+  pthread_cond_destroy(&s->inflight_cv);
+  free(s);
+}
+
+const char *inferd_server_id(const inferd_server_t *s) { return s->id; }
+
+size_t inferd_server_extension_count(const inferd_server_t *s) {
+  (void)s;
+  return sizeof(extensions) / sizeof(extensions[0]);
+}
+
+const char *inferd_server_extension(const inferd_server_t *s, size_t i) {
+  return i < inferd_server_extension_count(s) ? extensions[i] : NULL;
+}
+
+bool inferd_server_is_live(const inferd_server_t *s) {
+  return !atomic_load(&s->stopping);
+}
+
+bool inferd_server_is_ready(inferd_server_t *s) {
+  if (atomic_load(&s->stopping))
+    return false;
+  return !s->strict_readiness || repo_all_ready(s->repo);
+}
+
+size_t inferd_server_inflight_count(const inferd_server_t *s) {
+  return atomic_load(&((inferd_server_t *)s)->inflight);
+}
+
+inferd_status_t *inferd_server_model_index(inferd_server_t *s, bool ready_only,
+                                           inferd_model_index_entry_t **e,
+                                           size_t *n) {
+  return repo_index(s->repo, ready_only, e, n);
+}
+
+inferd_status_t *inferd_server_model_load(inferd_server_t *s, const char *name,
+                                          const char *config_json) {
+  (void)name;
+  (void)config_json;
+  if (s->control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "explicit model load / unload is not allowed if "
+                             "polling is enabled");
+  return inferd_status_new(INFERD_UNSUPPORTED,
+                           "model load is not supported yet");
+}
+
+inferd_status_t *inferd_server_model_unload(inferd_server_t *s,
+                                            const char *name,
+                                            bool unload_dependents) {
+  (void)name;
+  (void)unload_dependents;
+  if (s->control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "explicit model load / unload is not allowed if "
+                             "polling is enabled");
+  return inferd_status_new(INFERD_UNSUPPORTED,
+                           "model unload is not supported yet");
+}

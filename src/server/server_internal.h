@@ -1,0 +1,43 @@
+/*
+ * server_internal.h: the server object and the request completion path
+ * shared by the server, the schedulers and the backend host functions.
+ * Prefix srv_.
+ */
+#ifndef INFERD_SERVER_INTERNAL_H
+#define INFERD_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "backend/backend_loader.h"
+#include "core/request.h"
+
+struct repo;
+
+struct inferd_server {
+  char **repositories;
+  size_t n_repositories;
+  char *id;
+  bool strict_readiness, exit_on_error, strict_model_config;
+  int32_t control_mode;
+  char *model_config_name;
+  uint32_t exit_timeout_secs;
+
+  atomic_bool stopping;
+  atomic_size_t inflight;
+  pthread_mutex_t inflight_mu;
+  pthread_cond_t inflight_cv;
+
+  be_registry_t backends;
+  struct repo *repo;
+};
+
+/* Hands a response to the request's frontend callback (after dropping
+ * outputs that were not requested). resp transferred. Any thread. */
+void srv_response_send(inferd_response_t *resp, uint32_t flags);
+/* Flags-only final. */
+void srv_request_send_final(inferd_request_t *req);
+/* The server is done with req: calls the release callback, updates the
+ * in-flight count. Any thread. */
+void srv_request_release(inferd_request_t *req);
+#endif
