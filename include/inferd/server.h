@@ -201,6 +201,41 @@ INFERD_API inferd_status_t *inferd_server_model_unload(inferd_server_t *s,
                                                        const char *name,
                                                        bool unload_dependents);
 
+/* ======================= statistics =================================== */
+
+typedef struct inferd_duration_stat {
+  uint64_t count, ns;
+} inferd_duration_stat_t;
+
+typedef struct inferd_batch_stat {
+  uint64_t batch_size;
+  inferd_duration_stat_t compute_input, compute_infer, compute_output;
+} inferd_batch_stat_t;
+
+/* One model version's statistics (reference §1.11); durations in ns. */
+typedef struct inferd_model_stats {
+  char *name;
+  int64_t version;
+  uint64_t last_inference_ms; /* ms since the epoch, 0 = never */
+  uint64_t inference_count;   /* batch elements */
+  uint64_t execution_count;   /* backend executions */
+  inferd_duration_stat_t success, fail, queue, compute_input, compute_infer,
+      compute_output, cache_hit, cache_miss;
+  inferd_batch_stat_t *batch; /* ascending batch_size */
+  size_t n_batch;
+} inferd_model_stats_t;
+
+/* Statistics of the READY versions: of every model when name is NULL, of
+ * one model (all its READY versions when version is -1, else that version).
+ * Errors as in inferd_server_model_acquire. *out: free with
+ * inferd_model_stats_free. */
+INFERD_API inferd_status_t *
+inferd_server_model_statistics(inferd_server_t *s, const char *name,
+                               size_t name_len, int64_t version,
+                               inferd_model_stats_t **out, size_t *n);
+INFERD_API void inferd_model_stats_free(inferd_model_stats_t *stats,
+                                        size_t n);
+
 /* ======================= inference ==================================== */
 
 /* Called for each response; the callee owns resp (inferd_response_free) and

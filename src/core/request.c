@@ -272,4 +272,6 @@ void inferd_request_set_callbacks(inferd_request_t *req,
 
 void inferd_request_cancel(inferd_request_t *req) {
   atomic_store(&req->cancelled, true);
+  if (req->on_cancel)
+    req->on_cancel(req);
 }

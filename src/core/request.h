@@ -102,6 +102,15 @@ struct inferd_request {
   const char *const *out_names;
   uint32_t n_out_names;
   struct inferd_request *next; /* scheduler queue link */
+
+  /* scheduler-private state (the request's current scheduler owns it) */
+  uint64_t sched_deadline_ns; /* queue timeout; 0 = none */
+  uint32_t sched_level;       /* priority level index */
+  bool sched_delayed;         /* timed out under the DELAY action */
+  void *sched_data;
+  /* called by inferd_request_cancel (any thread) while a scheduler holds the
+   * request; must not call back into the frontend */
+  void (*on_cancel)(inferd_request_t *r);
 };
 
 typedef struct core_output {

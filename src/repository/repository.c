@@ -320,6 +320,43 @@ inferd_status_t *repo_acquire(repo_t *r, const char *name, size_t len,
   return st;
 }
 
+inferd_status_t *repo_acquire_ready(repo_t *r, const char *name, size_t len,
+                                    inferd_model_t ***models, size_t *n) {
+  pthread_rwlock_rdlock(&r->lock);
+  size_t first = 0, last = r->n_models;
+  if (name) {
+    repo_model_t *rm = find(r, name, len);
+    if (!rm) {
+      pthread_rwlock_unlock(&r->lock);
+      return inferd_status_new(INFERD_NOT_FOUND,
+                               "Request for unknown model: '%.*s' is not "
+                               "found",
+                               (int)len, name);
+    }
+    first = (size_t)(rm - r->models);
+    last = first + 1;
+  }
+  size_t total = 0;
+  for (size_t i = first; i < last; i++)
+    total += r->models[i].n_versions;
+  *models = malloc((total + 1) * sizeof(inferd_model_t *));
+  *n = 0;
+  if (!*models) {
+    pthread_rwlock_unlock(&r->lock);
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
+  for (size_t i = first; i < last; i++)
+    for (size_t j = 0; j < r->models[i].n_versions; j++) {
+      repo_version_t *v = &r->models[i].versions[j];
+      if (v->state == REPO_STATE_READY) {
+        core_ref_acquire(&v->model->ref);
+        (*models)[(*n)++] = v->model;
+      }
+    }
+  pthread_rwlock_unlock(&r->lock);
+  return NULL;
+}
+
 inferd_status_t *repo_ready_versions(repo_t *r, const char *name, size_t len,
                                      int64_t **versions, size_t *n) {
   pthread_rwlock_rdlock(&r->lock);

@@ -33,6 +33,10 @@ inferd_status_t *repo_load_all(repo_t *r, bool exit_on_error);
 /* See inferd_server_model_acquire. */
 inferd_status_t *repo_acquire(repo_t *r, const char *name, size_t len,
                               int64_t version, inferd_model_t **out);
+/* References on the READY versions of every model (name NULL) or of one
+ * model; *models is malloc'd and each entry must be released. */
+inferd_status_t *repo_acquire_ready(repo_t *r, const char *name, size_t len,
+                                    inferd_model_t ***models, size_t *n);
 inferd_status_t *repo_ready_versions(repo_t *r, const char *name, size_t len,
                                      int64_t **versions, size_t *n);
 inferd_status_t *repo_index(repo_t *r, bool ready_only,

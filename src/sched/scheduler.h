@@ -37,6 +37,9 @@ struct sched {
  * request per execution. */
 inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out);
 
+/* The dynamic batcher (config dynamic_batching). */
+inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out);
+
 /* Picks the scheduler the model's config asks for. Configs asking for a
  * scheduler inferd does not have yet fail with UNSUPPORTED. */
 inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out);
