@@ -1,0 +1,546 @@
+/*
+ * cmdline.c: parser for the inferd command line. One table lists every flag
+ * (name, kind of value, limits, help); parsing, the help text and the
+ * defaults shown in it all come from that table, so they cannot drift apart.
+ * Values are validated here, before anything starts, and every error is one
+ * line naming the flag and the offending value.
+ */
+#include "server/cmdline.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "inferd/version.h"
+
+enum opt_id {
+  OPT_MODEL_REPOSITORY,
+  OPT_MODEL_STORE,
+  OPT_MODEL_CONTROL_MODE,
+  OPT_MODEL_CONFIG_NAME,
+  OPT_STRICT_MODEL_CONFIG,
+  OPT_DISABLE_AUTO_COMPLETE,
+  OPT_BACKEND_DIRECTORY,
+  OPT_ID,
+  OPT_STRICT_READINESS,
+  OPT_EXIT_ON_ERROR,
+  OPT_EXIT_TIMEOUT_SECS,
+  OPT_ALLOW_HTTP,
+  OPT_HTTP_PORT,
+  OPT_HTTP_ADDRESS,
+  OPT_HTTP_THREAD_COUNT,
+  OPT_HTTP_MAX_INPUT_SIZE,
+  OPT_LOG_VERBOSE,
+  OPT_LOG_INFO,
+  OPT_LOG_WARNING,
+  OPT_LOG_ERROR,
+  OPT_LOG_FORMAT,
+  OPT_HELP,
+  OPT_VERSION,
+};
+
+enum opt_kind {
+  K_PATH,   /* non-empty string */
+  K_STRING, /* any string, empty allowed */
+  K_BOOL,   /* true/false...; a bare flag means true */
+  K_INT,    /* integer in [min, max] */
+  K_CHOICE, /* one of `choices` (case-insensitive) */
+  K_NONE,   /* takes no value */
+};
+
+typedef struct opt_def {
+  const char *name; /* without the leading "--" */
+  int id;
+  int kind;
+  int64_t min, max;           /* K_INT */
+  const char *const *choices; /* K_CHOICE, NULL-terminated */
+  const char *metavar;
+  const char *help;
+} opt_def_t;
+
+static const char *const control_modes[] = {"none", "poll", "explicit", NULL};
+static const char *const log_formats[] = {"default", "ISO8601", NULL};
+
+static const opt_def_t opts[] = {
+    {"model-repository", OPT_MODEL_REPOSITORY, K_PATH, 0, 0, NULL, "<path>",
+     "model repository directory; repeat for several (required)"},
+    {"model-store", OPT_MODEL_STORE, K_PATH, 0, 0, NULL, "<path>",
+     "alias of --model-repository"},
+    {"model-control-mode", OPT_MODEL_CONTROL_MODE, K_CHOICE, 0, 0,
+     control_modes, "none|poll|explicit",
+     "model management mode (none: load every model at startup)"},
+    {"model-config-name", OPT_MODEL_CONFIG_NAME, K_PATH, 0, 0, NULL, "<name>",
+     "use <model>/configs/<name>.pbtxt instead of config.pbtxt when present"},
+    {"strict-model-config", OPT_STRICT_MODEL_CONFIG, K_BOOL, 0, 0, NULL,
+     "<bool>", "deprecated: true = --disable-auto-complete-config"},
+    {"disable-auto-complete-config", OPT_DISABLE_AUTO_COMPLETE, K_BOOL, 0, 0,
+     NULL, "", "do not auto-complete model configs; they must be complete"},
+    {"backend-directory", OPT_BACKEND_DIRECTORY, K_PATH, 0, 0, NULL, "<dir>",
+     "where backends are found: <dir>/<name>/libinferd_<name>.so"},
+    {"id", OPT_ID, K_STRING, 0, 0, NULL, "<string>",
+     "server name reported by GET /v2"},
+    {"strict-readiness", OPT_STRICT_READINESS, K_BOOL, 0, 0, NULL, "<bool>",
+     "ready only when every model is ready (false: when responsive)"},
+    {"exit-on-error", OPT_EXIT_ON_ERROR, K_BOOL, 0, 0, NULL, "<bool>",
+     "exit when a model fails to load at startup"},
+    {"exit-timeout-secs", OPT_EXIT_TIMEOUT_SECS, K_INT, 0, UINT32_MAX, NULL,
+     "<secs>", "how long shutdown waits for in-flight requests"},
+    {"allow-http", OPT_ALLOW_HTTP, K_BOOL, 0, 0, NULL, "<bool>",
+     "serve HTTP/REST"},
+    {"http-port", OPT_HTTP_PORT, K_INT, 0, 65535, NULL, "<port>",
+     "HTTP port; 0 picks a free one (logged at startup)"},
+    {"http-address", OPT_HTTP_ADDRESS, K_PATH, 0, 0, NULL, "<addr>",
+     "HTTP bind address (IPv6 as ipv6:[::1])"},
+    {"http-thread-count", OPT_HTTP_THREAD_COUNT, K_INT, 1, 1024, NULL, "<n>",
+     "HTTP worker threads"},
+    {"http-max-input-size", OPT_HTTP_MAX_INPUT_SIZE, K_INT, 1, INT64_MAX, NULL,
+     "<bytes>", "largest accepted input tensor / request body"},
+    {"log-verbose", OPT_LOG_VERBOSE, K_INT, 0, INT32_MAX, NULL, "<level>",
+     "verbose logging level (0 = off)"},
+    {"log-info", OPT_LOG_INFO, K_BOOL, 0, 0, NULL, "<bool>",
+     "log info messages"},
+    {"log-warning", OPT_LOG_WARNING, K_BOOL, 0, 0, NULL, "<bool>",
+     "log warnings"},
+    {"log-error", OPT_LOG_ERROR, K_BOOL, 0, 0, NULL, "<bool>", "log errors"},
+    {"log-format", OPT_LOG_FORMAT, K_CHOICE, 0, 0, log_formats,
+     "default|ISO8601", "log line format"},
+    {"help", OPT_HELP, K_NONE, 0, 0, NULL, "", "print this help and exit"},
+    {"version", OPT_VERSION, K_NONE, 0, 0, NULL, "",
+     "print the version and exit"},
+};
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* tritonserver flags that inferd does not implement yet: named as such
+ * rather than as unknown, so a Triton user knows why. */
+static const char *const triton_only[] = {
+    "repository-poll-secs",
+    "load-model",
+    "model-load-thread-count",
+    "model-load-retry-count",
+    "model-namespacing",
+    "http-header-forward-pattern",
+    "http-restricted-api",
+    "reuse-http-port",
+    "reuse-grpc-port",
+    "allow-grpc",
+    "allow-metrics",
+    "allow-gpu-metrics",
+    "allow-cpu-metrics",
+    "metrics-port",
+    "metrics-address",
+    "metrics-interval-ms",
+    "metrics-config",
+    "log-file",
+    "backend-config",
+    "repoagent-directory",
+    "rate-limit",
+    "rate-limit-resource",
+    "pinned-memory-pool-byte-size",
+    "cuda-memory-pool-byte-size",
+    "cuda-virtual-address-size",
+    "min-supported-compute-capability",
+    "buffer-manager-thread-count",
+    "host-policy",
+    "model-load-gpu-limit",
+    "allow-client-shm",
+    "cache-config",
+    "cache-directory",
+    "response-cache-byte-size",
+    "trace-config",
+    "trace-file",
+    "trace-level",
+    "trace-rate",
+    "trace-count",
+    "trace-log-frequency",
+    "enable-peer-access",
+    "allow-sagemaker",
+    "sagemaker-port",
+    "allow-vertex-ai",
+    "vertex-ai-port",
+};
+
+const char *cmdline_control_mode_name(int32_t mode) {
+  switch (mode) {
+  case INFERD_CONTROL_NONE:
+    return "none";
+  case INFERD_CONTROL_POLL:
+    return "poll";
+  case INFERD_CONTROL_EXPLICIT:
+    return "explicit";
+  default:
+    return "?";
+  }
+}
+
+void cmdline_init(cmdline_t *c, const http_options_t *http_defaults) {
+  memset(c, 0, sizeof(*c));
+  inferd_server_options_init(&c->server);
+  c->http = *http_defaults;
+  inferd_log_get(&c->log);
+  c->allow_http = true;
+}
+
+void cmdline_deinit(cmdline_t *c) {
+  free(c->repos);
+  c->repos = NULL;
+  c->n_repos = 0;
+  c->server.model_repositories = NULL;
+  c->server.n_model_repositories = 0;
+}
+
+/* Copies s into buf (size n) as a printable, quoted, one-line string:
+ * control and non-ASCII bytes become \xNN, long values are cut with "...". */
+static const char *quote(char *buf, size_t n, const char *s) {
+  size_t o = 0;
+  buf[o++] = '"';
+  for (; *s && o + 8 < n; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') {
+      buf[o++] = '\\';
+      buf[o++] = (char)ch;
+    } else if (ch < 0x20 || ch >= 0x7f) {
+      o += (size_t)snprintf(buf + o, n - o, "\\x%02x", ch);
+    } else {
+      buf[o++] = (char)ch;
+    }
+  }
+  if (*s) {
+    memcpy(buf + o, "...", 3);
+    o += 3;
+  }
+  buf[o++] = '"';
+  buf[o] = '\0';
+  return buf;
+}
+
+static inferd_status_t *bad_value(const opt_def_t *d, const char *v,
+                                  const char *expected) {
+  char q[256];
+  return inferd_status_new(INFERD_INVALID_ARG,
+                           "--%s: invalid value %s: expected %s", d->name,
+                           quote(q, sizeof(q), v), expected);
+}
+
+/* Returns 1 for true, 0 for false, -1 when v is no boolean. */
+static int parse_bool(const char *v) {
+  static const char *const t[] = {"true", "1", "yes", "on"};
+  static const char *const f[] = {"false", "0", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(v, t[i]) == 0)
+      return 1;
+    if (strcasecmp(v, f[i]) == 0)
+      return 0;
+  }
+  return -1;
+}
+
+/* Strict decimal integer: optional '-', digits only, no spaces, in range. */
+static bool parse_int(const char *v, int64_t min, int64_t max, int64_t *out) {
+  const char *p = v[0] == '-' ? v + 1 : v;
+  if (!isdigit((unsigned char)*p))
+    return false;
+  errno = 0;
+  char *end = NULL;
+  long long x = strtoll(v, &end, 10);
+  if (errno == ERANGE || *end != '\0' || x < min || x > max)
+    return false;
+  *out = (int64_t)x;
+  return true;
+}
+
+static inferd_status_t *add_repo(cmdline_t *c, const char *path) {
+  const char **r = realloc(c->repos, (c->n_repos + 1) * sizeof(*r));
+  if (!r)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  r[c->n_repos++] = path;
+  c->repos = r;
+  return NULL;
+}
+
+/* Applies one flag whose value (NULL for K_NONE) has been found. */
+static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
+  int64_t n = 0;
+  int b = 0;
+  int choice = 0;
+  char expect[96];
+
+  switch (d->kind) {
+  case K_PATH:
+    if (v[0] == '\0')
+      return bad_value(d, v, "a non-empty value");
+    break;
+  case K_STRING:
+  case K_NONE:
+    break;
+  case K_BOOL:
+    if ((b = parse_bool(v)) < 0)
+      return bad_value(d, v, "true or false (also 1/0, yes/no, on/off)");
+    break;
+  case K_INT:
+    if (!parse_int(v, d->min, d->max, &n)) {
+      snprintf(expect, sizeof(expect),
+               "an integer from %" PRId64 " to %" PRId64, d->min, d->max);
+      return bad_value(d, v, expect);
+    }
+    break;
+  case K_CHOICE:
+    for (choice = 0; d->choices[choice]; choice++)
+      if (strcasecmp(v, d->choices[choice]) == 0)
+        break;
+    if (!d->choices[choice]) {
+      size_t o = 0;
+      for (int i = 0; d->choices[i] && o < sizeof(expect); i++)
+        o += (size_t)snprintf(expect + o, sizeof(expect) - o, "%s%s",
+                              i == 0              ? ""
+                              : d->choices[i + 1] ? ", "
+                                                  : " or ",
+                              d->choices[i]);
+      return bad_value(d, v, expect);
+    }
+    break;
+  }
+
+  switch (d->id) {
+  case OPT_MODEL_REPOSITORY:
+  case OPT_MODEL_STORE:
+    return add_repo(c, v);
+  case OPT_MODEL_CONTROL_MODE:
+    c->server.model_control_mode = choice == 0   ? INFERD_CONTROL_NONE
+                                   : choice == 1 ? INFERD_CONTROL_POLL
+                                                 : INFERD_CONTROL_EXPLICIT;
+    break;
+  case OPT_MODEL_CONFIG_NAME:
+    c->server.model_config_name = v;
+    break;
+  case OPT_STRICT_MODEL_CONFIG:
+  case OPT_DISABLE_AUTO_COMPLETE:
+    c->server.strict_model_config = b;
+    break;
+  case OPT_BACKEND_DIRECTORY:
+    c->server.backend_directory = v;
+    break;
+  case OPT_ID:
+    c->server.server_id = v;
+    break;
+  case OPT_STRICT_READINESS:
+    c->server.strict_readiness = b;
+    break;
+  case OPT_EXIT_ON_ERROR:
+    c->server.exit_on_error = b;
+    break;
+  case OPT_EXIT_TIMEOUT_SECS:
+    c->server.exit_timeout_secs = (uint32_t)n;
+    break;
+  case OPT_ALLOW_HTTP:
+    c->allow_http = b;
+    break;
+  case OPT_HTTP_PORT:
+    c->http.port = (uint16_t)n;
+    break;
+  case OPT_HTTP_ADDRESS:
+    c->http.address = v;
+    break;
+  case OPT_HTTP_THREAD_COUNT:
+    c->http.thread_count = (uint32_t)n;
+    break;
+  case OPT_HTTP_MAX_INPUT_SIZE:
+    c->http.max_input_size = (uint64_t)n;
+    break;
+  case OPT_LOG_VERBOSE:
+    c->log.verbose_level = (int32_t)n;
+    break;
+  case OPT_LOG_INFO:
+    c->log.log_info = b;
+    break;
+  case OPT_LOG_WARNING:
+    c->log.log_warning = b;
+    break;
+  case OPT_LOG_ERROR:
+    c->log.log_error = b;
+    break;
+  case OPT_LOG_FORMAT:
+    c->log.format =
+        choice == 0 ? INFERD_LOG_FORMAT_DEFAULT : INFERD_LOG_FORMAT_ISO8601;
+    break;
+  case OPT_HELP:
+    c->show_help = true;
+    break;
+  case OPT_VERSION:
+    c->show_version = true;
+    break;
+  }
+  return NULL;
+}
+
+static const opt_def_t *find_opt(const char *name, size_t len) {
+  for (size_t i = 0; i < N_OPTS; i++)
+    if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
+      return &opts[i];
+  return NULL;
+}
+
+static bool is_triton_only(const char *name, size_t len) {
+  if (len > 5 && memcmp(name, "grpc-", 5) == 0)
+    return true;
+  for (size_t i = 0; i < sizeof(triton_only) / sizeof(triton_only[0]); i++)
+    if (strlen(triton_only[i]) == len && memcmp(triton_only[i], name, len) == 0)
+      return true;
+  return false;
+}
+
+inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv) {
+  char q[256];
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "unexpected argument %s (flags start with "
+                               "\"--\"; see --help)",
+                               quote(q, sizeof(q), arg));
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+    const opt_def_t *d = find_opt(name, name_len);
+    if (!d) {
+      char flag[128];
+      snprintf(flag, sizeof(flag), "--%.*s",
+               (int)(name_len < 100 ? name_len : 100), name);
+      if (is_triton_only(name, name_len))
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "flag %s of tritonserver is not supported by "
+                                 "inferd yet",
+                                 quote(q, sizeof(q), flag));
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "unknown flag %s (see --help)",
+                               quote(q, sizeof(q), flag));
+    }
+
+    const char *v = eq ? eq + 1 : NULL;
+    if (d->kind == K_NONE) {
+      if (v)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "--%s: takes no value, got %s", d->name,
+                                 quote(q, sizeof(q), v));
+    } else if (!v && d->kind == K_BOOL) {
+      /* "--flag false" or a bare "--flag" meaning true */
+      if (i + 1 < argc && parse_bool(argv[i + 1]) >= 0)
+        v = argv[++i];
+      else
+        v = "true";
+    } else if (!v) {
+      if (i + 1 >= argc)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "--%s: missing value (expected %s)", d->name,
+                                 d->metavar);
+      v = argv[++i];
+    }
+    inferd_status_t *st = apply(c, d, v);
+    if (st)
+      return st;
+  }
+
+  if (c->show_help || c->show_version)
+    return NULL;
+  if (c->n_repos == 0)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "--model-repository: missing; give at least one "
+                             "model repository (see --help)");
+  c->server.model_repositories = c->repos;
+  c->server.n_model_repositories = c->n_repos;
+  return NULL;
+}
+
+/* The default of one flag as shown in --help; "" when there is none. */
+static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
+  const char *s = NULL;
+  buf[0] = '\0';
+  switch (id) {
+  case OPT_MODEL_CONTROL_MODE:
+    s = cmdline_control_mode_name(c->server.model_control_mode);
+    break;
+  case OPT_STRICT_MODEL_CONFIG:
+    s = c->server.strict_model_config ? "true" : "false";
+    break;
+  case OPT_DISABLE_AUTO_COMPLETE:
+    s = c->server.strict_model_config ? "on" : "off";
+    break;
+  case OPT_BACKEND_DIRECTORY:
+    s = c->server.backend_directory ? c->server.backend_directory
+                                    : "<directory of the inferd binary>"
+                                      "/backends";
+    break;
+  case OPT_ID:
+    s = c->server.server_id ? c->server.server_id : "inferd";
+    break;
+  case OPT_STRICT_READINESS:
+    s = c->server.strict_readiness ? "true" : "false";
+    break;
+  case OPT_EXIT_ON_ERROR:
+    s = c->server.exit_on_error ? "true" : "false";
+    break;
+  case OPT_EXIT_TIMEOUT_SECS:
+    snprintf(buf, n, "%" PRIu32, c->server.exit_timeout_secs);
+    return;
+  case OPT_ALLOW_HTTP:
+    s = c->allow_http ? "true" : "false";
+    break;
+  case OPT_HTTP_PORT:
+    snprintf(buf, n, "%u", (unsigned)c->http.port);
+    return;
+  case OPT_HTTP_ADDRESS:
+    s = c->http.address ? c->http.address : "0.0.0.0";
+    break;
+  case OPT_HTTP_THREAD_COUNT:
+    snprintf(buf, n, "%" PRIu32, c->http.thread_count);
+    return;
+  case OPT_HTTP_MAX_INPUT_SIZE:
+    snprintf(buf, n, "%" PRIu64, c->http.max_input_size);
+    return;
+  case OPT_LOG_VERBOSE:
+    snprintf(buf, n, "%" PRId32, c->log.verbose_level);
+    return;
+  case OPT_LOG_INFO:
+    s = c->log.log_info ? "true" : "false";
+    break;
+  case OPT_LOG_WARNING:
+    s = c->log.log_warning ? "true" : "false";
+    break;
+  case OPT_LOG_ERROR:
+    s = c->log.log_error ? "true" : "false";
+    break;
+  case OPT_LOG_FORMAT:
+    s = c->log.format == INFERD_LOG_FORMAT_ISO8601 ? "ISO8601" : "default";
+    break;
+  case OPT_MODEL_CONFIG_NAME:
+    s = "none (config.pbtxt)";
+    break;
+  default:
+    return;
+  }
+  snprintf(buf, n, "%s", s);
+}
+
+void cmdline_print_help(FILE *out, const char *prog,
+                        const cmdline_t *defaults) {
+  fprintf(out,
+          "Usage: %s --model-repository=<path> [flags]\n"
+          "inferd %s: an inference server speaking the KServe v2 / Triton "
+          "HTTP protocol.\n"
+          "Flags take --flag=value or --flag value; <bool> is true/false "
+          "(1/0, yes/no, on/off)\nand a bare boolean flag means true.\n\n",
+          prog, INFERD_VERSION_STRING);
+  for (size_t i = 0; i < N_OPTS; i++) {
+    const opt_def_t *d = &opts[i];
+    char head[96], def[160];
+    snprintf(head, sizeof(head), "--%s%s%s", d->name, d->metavar[0] ? "=" : "",
+             d->metavar);
+    default_text(defaults, d->id, def, sizeof(def));
+    fprintf(out, "  %-36s %s", head, d->help);
+    if (def[0])
+      fprintf(out, " [default: %s]", def);
+    fputc('\n', out);
+  }
+}

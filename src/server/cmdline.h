@@ -1,0 +1,62 @@
+/*
+ * cmdline.h: the inferd command line (flag names, defaults and value rules
+ * follow tritonserver, reference §5). Parsing only: no side effects beyond
+ * filling a cmdline_t, so every rule can be unit-tested. Prefix cmdline_.
+ *
+ * Threads: none of these functions touch shared state; a cmdline_t is used
+ * by one thread at a time.
+ */
+#ifndef INFERD_SERVER_CMDLINE_H
+#define INFERD_SERVER_CMDLINE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "http/http_server.h"
+#include "inferd/server.h"
+
+typedef struct cmdline {
+  /* model_repositories/n_model_repositories point at `repos` below after a
+   * successful cmdline_parse; the other strings are borrowed from argv. */
+  inferd_server_options_t server;
+  http_options_t http;
+  inferd_log_settings_t log;
+  bool allow_http;   /* --allow-http (true) */
+  bool show_help;    /* --help given: print help, exit 0 */
+  bool show_version; /* --version given: print version, exit 0 */
+  /* --model-repository values in order; the array is owned (malloc'd), the
+   * strings are borrowed from argv. */
+  const char **repos;
+  size_t n_repos;
+} cmdline_t;
+
+/* Fills c with the defaults: inferd_server_options_init(), the current log
+ * settings (inferd_log_get()), allow_http true and a copy of *http_defaults
+ * (the caller gets those from http_options_init(), which lives in the HTTP
+ * library). Pair with cmdline_deinit. */
+void cmdline_init(cmdline_t *c, const http_options_t *http_defaults);
+
+/* Parses argv[1..argc-1] into c (initialised by cmdline_init). Accepts
+ * "--flag=value" and "--flag value"; boolean flags take
+ * true/false/1/0/yes/no/on/off (any case) and may stand alone for true.
+ * --model-repository (alias --model-store) may repeat and is required
+ * unless --help or --version is given.
+ *
+ * Errors: INVALID_ARG with one line naming the flag and the value, e.g.
+ *   --http-port: invalid value "70000": expected an integer from 0 to 65535
+ *   unknown flag "--foo"
+ * argv strings are borrowed and must outlive c. Not thread-safe on c. */
+inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv);
+
+/* Frees what cmdline_parse allocated (the repos array). The struct itself is
+ * the caller's. */
+void cmdline_deinit(cmdline_t *c);
+
+/* Writes the usage text: every flag with its argument, meaning and the
+ * default taken from `defaults` (a cmdline_init'ed struct). */
+void cmdline_print_help(FILE *out, const char *prog, const cmdline_t *defaults);
+
+/* Name of a control mode value ("none", "poll", "explicit"). */
+const char *cmdline_control_mode_name(int32_t mode);
+
+#endif /* INFERD_SERVER_CMDLINE_H */

@@ -1,0 +1,285 @@
+/* test_cmdline.c: the command-line parser: both value forms, booleans,
+ * repeatable repositories, defaults, and one test per bad-input path that
+ * checks the message names the flag and the value. */
+#include <stdlib.h>
+
+#include "server/cmdline.h"
+#include "unit.h"
+
+static http_options_t http_defaults(void) {
+  http_options_t h;
+  memset(&h, 0, sizeof(h));
+  h.address = "0.0.0.0";
+  h.port = 8000;
+  h.thread_count = 8;
+  h.max_input_size = 64u << 20;
+  return h;
+}
+
+/* Parses a NULL-terminated list; returns the status (NULL on success). */
+static inferd_status_t *parse(cmdline_t *c, const char *const *args) {
+  char *argv[64];
+  int argc = 0;
+  argv[argc++] = "inferd";
+  for (; *args; args++)
+    argv[argc++] = (char *)*args;
+  http_options_t h = http_defaults();
+  cmdline_init(c, &h);
+  return cmdline_parse(c, argc, argv);
+}
+
+/* Expects failure whose message contains every given fragment. */
+static void expect_error(const char *const *args, const char *frag1,
+                         const char *frag2) {
+  cmdline_t c;
+  inferd_status_t *st = parse(&c, args);
+  CHECK(st != NULL);
+  CHECK(inferd_status_code(st) == INFERD_INVALID_ARG);
+  CHECK_STR_CONTAINS(inferd_status_message(st), frag1);
+  if (frag2)
+    CHECK_STR_CONTAINS(inferd_status_message(st), frag2);
+  CHECK(st == NULL || strchr(inferd_status_message(st), '\n') == NULL);
+  inferd_status_free(st);
+  cmdline_deinit(&c);
+}
+
+static void test_defaults(void) {
+  cmdline_t c;
+  inferd_status_t *st =
+      parse(&c, (const char *[]){"--model-repository=/m", NULL});
+  CHECK(st == NULL);
+  CHECK(c.n_repos == 1 && strcmp(c.repos[0], "/m") == 0);
+  CHECK(c.server.n_model_repositories == 1);
+  CHECK(c.server.model_repositories[0] == c.repos[0]);
+  CHECK(c.server.strict_readiness);
+  CHECK(c.server.exit_on_error);
+  CHECK(!c.server.strict_model_config);
+  CHECK(c.server.exit_timeout_secs == 30);
+  CHECK(c.server.model_control_mode == INFERD_CONTROL_NONE);
+  CHECK(c.http.port == 8000);
+  CHECK(c.allow_http);
+  CHECK(!c.show_help && !c.show_version);
+  cmdline_deinit(&c);
+}
+
+static void test_all_flags(void) {
+  cmdline_t c;
+  inferd_status_t *st = parse(&c, (const char *[]){"--model-repository",
+                                                   "/a",
+                                                   "--model-store=/b",
+                                                   "--model-repository=/c",
+                                                   "--http-port=0",
+                                                   "--http-address",
+                                                   "127.0.0.1",
+                                                   "--http-thread-count=3",
+                                                   "--id=my server",
+                                                   "--strict-readiness",
+                                                   "false",
+                                                   "--exit-on-error=no",
+                                                   "--exit-timeout-secs",
+                                                   "5",
+                                                   "--backend-directory=/be",
+                                                   "--log-verbose=2",
+                                                   "--log-info=0",
+                                                   "--log-warning=off",
+                                                   "--log-error=FALSE",
+                                                   "--log-format=iso8601",
+                                                   "--http-max-input-size=1024",
+                                                   "--strict-model-config=true",
+                                                   "--model-control-mode=NONE",
+                                                   "--model-config-name=alt",
+                                                   "--allow-http=1",
+                                                   NULL});
+  CHECK(st == NULL);
+  inferd_status_free(st);
+  CHECK(c.n_repos == 3);
+  CHECK(c.n_repos == 3 && strcmp(c.repos[1], "/b") == 0 &&
+        strcmp(c.repos[2], "/c") == 0);
+  CHECK(c.http.port == 0);
+  CHECK(strcmp(c.http.address, "127.0.0.1") == 0);
+  CHECK(c.http.thread_count == 3);
+  CHECK(c.http.max_input_size == 1024);
+  CHECK(strcmp(c.server.server_id, "my server") == 0);
+  CHECK(!c.server.strict_readiness);
+  CHECK(!c.server.exit_on_error);
+  CHECK(c.server.exit_timeout_secs == 5);
+  CHECK(strcmp(c.server.backend_directory, "/be") == 0);
+  CHECK(strcmp(c.server.model_config_name, "alt") == 0);
+  CHECK(c.server.strict_model_config);
+  CHECK(c.log.verbose_level == 2);
+  CHECK(!c.log.log_info && !c.log.log_warning && !c.log.log_error);
+  CHECK(c.log.format == INFERD_LOG_FORMAT_ISO8601);
+  CHECK(c.allow_http);
+  cmdline_deinit(&c);
+}
+
+static void test_bare_booleans(void) {
+  cmdline_t c;
+  /* a bare flag means true; a following flag is not taken as its value */
+  inferd_status_t *st =
+      parse(&c, (const char *[]){"--exit-on-error", "--model-repository=/m",
+                                 "--disable-auto-complete-config", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.exit_on_error);
+  CHECK(c.server.strict_model_config);
+  cmdline_deinit(&c);
+
+  st = parse(&c, (const char *[]){"--model-repository=/m", "--strict-readiness",
+                                  "0", "--exit-on-error", NULL});
+  CHECK(st == NULL);
+  CHECK(!c.server.strict_readiness);
+  CHECK(c.server.exit_on_error);
+  cmdline_deinit(&c);
+}
+
+static void test_control_modes(void) {
+  cmdline_t c;
+  inferd_status_t *st =
+      parse(&c, (const char *[]){"--model-repository=/m",
+                                 "--model-control-mode", "explicit", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.model_control_mode == INFERD_CONTROL_EXPLICIT);
+  cmdline_deinit(&c);
+  st = parse(&c, (const char *[]){"--model-repository=/m",
+                                  "--model-control-mode=poll", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.model_control_mode == INFERD_CONTROL_POLL);
+  CHECK(strcmp(cmdline_control_mode_name(c.server.model_control_mode),
+               "poll") == 0);
+  cmdline_deinit(&c);
+}
+
+static void test_help_version(void) {
+  cmdline_t c;
+  inferd_status_t *st = parse(&c, (const char *[]){"--help", NULL});
+  CHECK(st == NULL && c.show_help);
+  cmdline_deinit(&c);
+  st = parse(&c, (const char *[]){"--version", NULL});
+  CHECK(st == NULL && c.show_version);
+  cmdline_deinit(&c);
+
+  /* every flag appears in the help with its default */
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK(f != NULL);
+  if (!f)
+    return;
+  http_options_t h = http_defaults();
+  cmdline_init(&c, &h);
+  cmdline_print_help(f, "inferd", &c);
+  fclose(f);
+  static const char *const expect[] = {
+      "--model-repository=<path>",
+      "--model-store",
+      "--http-port=<port>",
+      "[default: 8000]",
+      "--http-address=<addr>",
+      "[default: 0.0.0.0]",
+      "--http-thread-count=<n>",
+      "[default: 8]",
+      "--id=<string>",
+      "[default: inferd]",
+      "--strict-readiness=<bool>",
+      "--exit-on-error=<bool>",
+      "--exit-timeout-secs=<secs>",
+      "[default: 30]",
+      "--backend-directory=<dir>",
+      "--log-verbose=<level>",
+      "--log-info=<bool>",
+      "--log-warning=<bool>",
+      "--log-error=<bool>",
+      "--log-format=default|ISO8601",
+      "--http-max-input-size=<bytes>",
+      "[default: 67108864]",
+      "--strict-model-config=<bool>",
+      "--disable-auto-complete-config",
+      "--model-control-mode=none|poll|explicit",
+      "[default: none]",
+      "--model-config-name=<name>",
+      "--allow-http=<bool>",
+      "--help",
+      "--version",
+  };
+  for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+    CHECK_STR_CONTAINS(buf, expect[i]);
+  free(buf);
+  cmdline_deinit(&c);
+}
+
+static void test_errors(void) {
+  expect_error((const char *[]){"--model-repository=/m", "--bogus", NULL},
+               "unknown flag", "\"--bogus\"");
+  expect_error((const char *[]){"--model-repository=/m", "--bogus=1", NULL},
+               "unknown flag", "\"--bogus\"");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--grpc-port=8001", NULL},
+      "\"--grpc-port\"", "not supported");
+  expect_error((const char *[]){"--model-repository=/m", "stray", NULL},
+               "unexpected argument", "\"stray\"");
+  expect_error((const char *[]){"--model-repository=/m", "-h", NULL},
+               "unexpected argument", "\"-h\"");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port=abc", NULL},
+      "--http-port: invalid value \"abc\"", "0 to 65535");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port", "70000", NULL},
+      "--http-port: invalid value \"70000\"", "0 to 65535");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port=-1", NULL},
+      "--http-port", "\"-1\"");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port= 80", NULL},
+      "--http-port", "\" 80\"");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port=80x", NULL},
+      "--http-port", "\"80x\"");
+  expect_error((const char *[]){"--model-repository=/m", "--http-port=", NULL},
+               "--http-port", "\"\"");
+  expect_error((const char *[]){"--model-repository=/m", "--http-port", NULL},
+               "--http-port: missing value", NULL);
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--exit-timeout-secs=99999999999999999999",
+                                NULL},
+               "--exit-timeout-secs", "99999999999999999999");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-thread-count=0", NULL},
+      "--http-thread-count", "\"0\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--http-max-input-size=0", NULL},
+               "--http-max-input-size", "\"0\"");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--log-verbose=-2", NULL},
+      "--log-verbose", "\"-2\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--strict-readiness=maybe", NULL},
+               "--strict-readiness: invalid value \"maybe\"", "true or false");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-control-mode=sometimes", NULL},
+               "--model-control-mode: invalid value \"sometimes\"",
+               "none, poll or explicit");
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--log-format=json", NULL},
+      "--log-format", "default or ISO8601");
+  expect_error((const char *[]){"--model-repository=", NULL},
+               "--model-repository: invalid value \"\"", NULL);
+  expect_error((const char *[]){"--help=yes", NULL}, "--help: takes no value",
+               NULL);
+  expect_error((const char *[]){"--http-port=1", NULL},
+               "--model-repository: missing", NULL);
+  expect_error((const char *[]){NULL}, "--model-repository: missing", NULL);
+  /* a control character in a value stays on one line */
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--http-port=1\n2", NULL},
+      "--http-port", "\\x0a");
+}
+
+int main(void) {
+  test_defaults();
+  test_all_flags();
+  test_bare_booleans();
+  test_control_modes();
+  test_help_version();
+  test_errors();
+  return UNIT_END();
+}
