@@ -350,6 +350,7 @@ static inferd_status_t *testing_execute(inferd_backend_instance_t *inst,
     BK_LOG(BK_LOG_ERROR,
            "model \"%s\": crash_on_execute is set: aborting the process",
            bk_host->model_name(m));
+    fflush(NULL); /* abort() does not flush stdio: keep the log line */
     abort();
   }
   if (s->fail_execute)
