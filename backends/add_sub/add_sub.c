@@ -42,8 +42,8 @@ static bool type_supported(inferd_datatype_t dt) {
 static bool find_io(const inferd_backend_model_t *m, bool output,
                     const char *name, inferd_datatype_t *dt,
                     const int64_t **dims, uint32_t *n_dims) {
-  uint32_t n = output ? bk_host->model_output_count(m)
-                      : bk_host->model_input_count(m);
+  uint32_t n =
+      output ? bk_host->model_output_count(m) : bk_host->model_input_count(m);
   for (uint32_t i = 0; i < n; i++) {
     const char *nm;
     if (output)
@@ -71,10 +71,11 @@ static inferd_status_t *add_sub_model_init(inferd_backend_model_t *m) {
   uint32_t n_in = bk_host->model_input_count(m);
   uint32_t n_out = bk_host->model_output_count(m);
   if (n_in != 2)
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": input: expected 2 inputs (INPUT0, "
-                               "INPUT1) for backend add_sub, got %u",
-                               model, n_in);
+    return bk_host->status_new(
+        INFERD_INVALID_ARG,
+        "model \"%s\": input: expected 2 inputs (INPUT0, "
+        "INPUT1) for backend add_sub, got %u",
+        model, n_in);
   if (n_out != 2)
     return bk_host->status_new(INFERD_INVALID_ARG,
                                "model \"%s\": output: expected 2 outputs "
@@ -206,12 +207,12 @@ static inferd_status_t *add_sub_one(const inferd_backend_model_t *m,
                                model);
   for (int k = 0; k < 2; k++)
     if (in[k].byte_size != count * el)
-      return bk_host->status_new(
-          INFERD_INVALID_ARG,
-          "model \"%s\": input \"%s\": expected %" PRIu64 " bytes for %" PRIu64
-          " %s elements, got %" PRIu64,
-          model, in_names[k], count * el, count, inferd_datatype_name(dt),
-          in[k].byte_size);
+      return bk_host->status_new(INFERD_INVALID_ARG,
+                                 "model \"%s\": input \"%s\": expected %" PRIu64
+                                 " bytes for %" PRIu64
+                                 " %s elements, got %" PRIu64,
+                                 model, in_names[k], count * el, count,
+                                 inferd_datatype_name(dt), in[k].byte_size);
 
   const void *data[2];
   void *owned[2] = {NULL, NULL};
@@ -267,8 +268,8 @@ static inferd_status_t *add_sub_execute(inferd_backend_instance_t *inst,
     bk_finish(r, resp, st);
   }
   uint64_t exec_end = bk_host->now_ns();
-  bk_host->instance_report_batch_statistics(inst, batch, exec_start,
-                                            exec_start, exec_end, exec_end);
+  bk_host->instance_report_batch_statistics(inst, batch, exec_start, exec_start,
+                                            exec_end, exec_end);
   return NULL;
 }
 

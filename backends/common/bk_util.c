@@ -121,10 +121,9 @@ inferd_status_t *bk_input_contiguous(const inferd_request_t *r,
                                in->name);
   void *copy = malloc((size_t)in->byte_size);
   if (!copy)
-    return bk_host->status_new(INFERD_NO_MEMORY,
-                               "input \"%s\": cannot allocate %" PRIu64
-                               " bytes",
-                               in->name, in->byte_size);
+    return bk_host->status_new(
+        INFERD_NO_MEMORY, "input \"%s\": cannot allocate %" PRIu64 " bytes",
+        in->name, in->byte_size);
   inferd_status_t *st = bk_input_copy(r, in, copy);
   if (st) {
     free(copy);
@@ -155,8 +154,7 @@ const char *bk_shape_str(const int64_t *shape, uint32_t n_dims, char *buf,
   int n = snprintf(buf, size, "[");
   used = n > 0 ? (size_t)n : 0;
   for (uint32_t i = 0; i < n_dims && used < size; i++) {
-    n = snprintf(buf + used, size - used, "%s%" PRId64, i ? "," : "",
-                 shape[i]);
+    n = snprintf(buf + used, size - used, "%s%" PRId64, i ? "," : "", shape[i]);
     if (n < 0)
       break;
     used += (size_t)n;
@@ -186,7 +184,8 @@ void bk_fail_request(inferd_request_t *r, inferd_status_t *error) {
   inferd_response_t *resp = NULL;
   inferd_status_t *st = bk_host->response_new(&resp, r);
   if (st) {
-    BK_LOG(BK_LOG_ERROR, "request \"%s\": cannot create error response (%s): %s",
+    BK_LOG(BK_LOG_ERROR,
+           "request \"%s\": cannot create error response (%s): %s",
            bk_host->request_id(r), bk_host->status_message(st),
            error ? bk_host->status_message(error) : "");
     bk_host->status_free(st);
@@ -261,8 +260,8 @@ uint64_t bk_batch_size(const inferd_backend_model_t *m,
       total += 1;
       continue;
     }
-    inferd_status_t *st = bk_host->request_input(
-        requests[i], 0, NULL, NULL, &shape, &n_dims, NULL, NULL);
+    inferd_status_t *st = bk_host->request_input(requests[i], 0, NULL, NULL,
+                                                 &shape, &n_dims, NULL, NULL);
     if (st) {
       bk_host->status_free(st);
       total += 1;
@@ -295,8 +294,8 @@ inferd_status_t *bk_io_map_new(const inferd_backend_model_t *m,
                                model);
   bk_io_map_t *map = malloc(sizeof(*map) + n_in * sizeof(map->pairs[0]));
   if (!map)
-    return bk_host->status_new(INFERD_NO_MEMORY,
-                               "model \"%s\": cannot allocate input map", model);
+    return bk_host->status_new(
+        INFERD_NO_MEMORY, "model \"%s\": cannot allocate input map", model);
   map->n_pairs = n_in;
   for (uint32_t i = 0; i < n_in; i++) {
     const char *in_name;

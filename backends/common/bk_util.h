@@ -22,7 +22,12 @@ extern const inferd_host_api_t *bk_host;
 
 #define BK_LOG(level, ...)                                                     \
   bk_host->log((level), __FILE__, __LINE__, __VA_ARGS__)
-enum { BK_LOG_ERROR = 0, BK_LOG_WARNING = 1, BK_LOG_INFO = 2, BK_LOG_VERBOSE = 3 };
+enum {
+  BK_LOG_ERROR = 0,
+  BK_LOG_WARNING = 1,
+  BK_LOG_INFO = 2,
+  BK_LOG_VERBOSE = 3
+};
 
 /* Checks the host table (ABI major, size) and stores it in bk_host; on
  * success *out = api. Returns an error naming both ABI versions otherwise. */
@@ -91,7 +96,7 @@ uint64_t bk_batch_size(const inferd_backend_model_t *m,
  * Each config input maps to one config output: INPUT<s> → OUTPUT<s>, any
  * other name X → X. The output must exist with the same data type. */
 typedef struct bk_io_pair {
-  const char *input;  /* borrowed from the model config until model_fini */
+  const char *input; /* borrowed from the model config until model_fini */
   const char *output;
   inferd_datatype_t dt;
 } bk_io_pair_t;

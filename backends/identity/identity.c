@@ -48,8 +48,8 @@ static inferd_status_t *identity_execute(inferd_backend_instance_t *inst,
     bk_finish(r, resp, st);
   }
   uint64_t exec_end = bk_host->now_ns();
-  bk_host->instance_report_batch_statistics(inst, batch, exec_start,
-                                            exec_start, exec_end, exec_end);
+  bk_host->instance_report_batch_statistics(inst, batch, exec_start, exec_start,
+                                            exec_end, exec_end);
   return NULL;
 }
 

@@ -89,10 +89,11 @@ static inferd_status_t *open_record_file(const inferd_backend_model_t *m,
   }
   *fd = open(full, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (*fd < 0)
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": parameters "
-                               "\"record_batches_file\": cannot open \"%s\": %s",
-                               bk_host->model_name(m), full, strerror(errno));
+    return bk_host->status_new(
+        INFERD_INVALID_ARG,
+        "model \"%s\": parameters "
+        "\"record_batches_file\": cannot open \"%s\": %s",
+        bk_host->model_name(m), full, strerror(errno));
   return NULL;
 }
 
@@ -105,9 +106,8 @@ static inferd_status_t *testing_model_init(inferd_backend_model_t *m) {
   bk_sleep_ms(init_delay);
   const char *fail = bk_host->model_parameter(m, "fail_model_init");
   if (fail && *fail)
-    return bk_host->status_new(INFERD_INTERNAL,
-                               "model \"%s\": %s (fail_model_init)", model,
-                               fail);
+    return bk_host->status_new(
+        INFERD_INTERNAL, "model \"%s\": %s (fail_model_init)", model, fail);
 
   testing_model_t *s = calloc(1, sizeof(*s));
   if (!s)
@@ -158,7 +158,8 @@ static inferd_status_t *testing_instance_init(inferd_backend_instance_t *i) {
     return bk_host->status_new(INFERD_INTERNAL,
                                "model \"%s\": instance \"%s\": %s "
                                "(fail_instance_init)",
-                               bk_host->model_name(m), bk_host->instance_name(i),
+                               bk_host->model_name(m),
+                               bk_host->instance_name(i),
                                s->fail_instance_init);
   return NULL;
 }
@@ -316,9 +317,9 @@ static inferd_status_t *testing_one(testing_model_t *s,
     return st;
   bk_sleep_ms(o.delay_ms >= 0 ? o.delay_ms : s->execute_delay_per_request_ms);
   uint64_t k = atomic_fetch_add(&s->n_requests, 1) + 1;
-  bool fail = o.fail >= 0 ? o.fail == 1
-                          : s->fail_every_n > 0 &&
-                                k % (uint64_t)s->fail_every_n == 0;
+  bool fail = o.fail >= 0
+                  ? o.fail == 1
+                  : s->fail_every_n > 0 && k % (uint64_t)s->fail_every_n == 0;
   if (fail) {
     if (o.fail == 1)
       return bk_host->status_new(INFERD_INTERNAL,
@@ -380,10 +381,8 @@ static inferd_status_t *testing_execute(inferd_backend_instance_t *inst,
 }
 
 static const inferd_backend_api_t testing_api = {
-    INFERD_BACKEND_API_HEADER,
-    .model_init = testing_model_init,
-    .model_fini = testing_model_fini,
-    .instance_init = testing_instance_init,
+    INFERD_BACKEND_API_HEADER,        .model_init = testing_model_init,
+    .model_fini = testing_model_fini, .instance_init = testing_instance_init,
     .execute = testing_execute,
 };
 

@@ -5,9 +5,9 @@ inputs of different shapes and config errors at load."""
 import numpy as np
 import requests
 
-from conftest import Model
-from test_backends_helpers import (error_text, index_entry, infer_binary,
-                                   infer_json, json_outputs, model_config)
+from conftest import SIMPLE_CONFIG, Model
+from test_backends_helpers import (error_text, infer_binary, infer_json,
+                                   json_outputs, model_config, wait_settled)
 
 
 def add_sub_config(name, dt, dims, max_batch_size=0, in_dts=None):
@@ -20,8 +20,7 @@ def add_sub_config(name, dt, dims, max_batch_size=0, in_dts=None):
 
 
 def test_add_sub_int32_json_batched(start_server):
-    srv = start_server(models={
-        "simple": Model(add_sub_config("simple", "INT32", [16], 8))})
+    srv = start_server(models={"simple": Model(SIMPLE_CONFIG)})
     a = list(range(16))
     b = [1] * 16
     r = infer_json(srv.url, "simple", [("INPUT0", "INT32", [1, 16], a),
@@ -35,8 +34,7 @@ def test_add_sub_int32_json_batched(start_server):
 
 
 def test_add_sub_int32_binary_batch_and_wraparound(start_server):
-    srv = start_server(models={
-        "simple": Model(add_sub_config("simple", "INT32", [16], 8))})
+    srv = start_server(models={"simple": Model(SIMPLE_CONFIG)})
     rng = np.random.default_rng(1)
     a = rng.integers(-1000, 1000, size=(3, 16), dtype=np.int32)
     b = rng.integers(-1000, 1000, size=(3, 16), dtype=np.int32)
@@ -136,11 +134,14 @@ def test_add_sub_config_errors_fail_load(start_server):
         "strings": Model(add_sub_config("strings", "BYTES", [4])),
         "good": Model(add_sub_config("good", "INT32", [4])),
     }
-    srv = start_server(models=models, extra_args=("--exit-on-error=false",))
-    mixed = index_entry(srv.url, "mixed")
+    srv = start_server(models=models, extra_args=("--exit-on-error=false",),
+                       wait_ready=False)
+    idx = wait_settled(srv.url, models)
+    assert idx["good"].get("state") == "READY", idx
+    mixed = idx["mixed"]
     assert mixed.get("state") == "UNAVAILABLE", mixed
     assert "mixed" in mixed.get("reason", "") and "INPUT1" in mixed["reason"], mixed
-    strings = index_entry(srv.url, "strings")
+    strings = idx["strings"]
     assert strings.get("state") == "UNAVAILABLE", strings
     assert "BYTES" in strings.get("reason", ""), strings
     out = json_outputs(infer_json(srv.url, "good",

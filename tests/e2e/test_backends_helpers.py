@@ -6,6 +6,7 @@ three shipped backends. No tests here.
 """
 import json
 import struct
+import time
 
 import numpy as np
 import requests
@@ -172,3 +173,16 @@ def index_entry(url, name):
     entries = [e for e in repository_index(url) if e["name"] == name]
     assert entries, f"model {name} not in repository index"
     return entries[0]
+
+
+def wait_settled(url, names, timeout=20):
+    """Waits until every model in names has left LOADING (a server with a
+    failed model is not ready, so tests start it with wait_ready=False) and
+    returns {name: index entry}."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = {e["name"]: e for e in repository_index(url)}
+        if all(n in entries and entries[n].get("state") in ("READY", "UNAVAILABLE")
+               for n in names) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.05)

@@ -4,19 +4,14 @@ and BYTES), several inputs with the INPUTn -> OUTPUTn and X -> X name rules,
 the batch dimension, requested-output filtering, and config errors."""
 import numpy as np
 
-from conftest import Model
-from test_backends_helpers import (NP_TYPES, error_text, index_entry,
-                                   infer_binary, infer_json, json_outputs,
-                                   model_config)
+from conftest import Model, identity_config
+from test_backends_helpers import (NP_TYPES, error_text, infer_binary,
+                                   infer_json, json_outputs, model_config,
+                                   wait_settled)
 
 ALL_TYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
              "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES", "BF16"]
 JSON_TYPES = [t for t in ALL_TYPES if t not in ("FP16", "BF16")]
-
-
-def ident_config(name, dt, dims, max_batch_size=0):
-    return model_config(name, "identity", [("INPUT0", dt, dims)],
-                        [("OUTPUT0", dt, dims)], max_batch_size=max_batch_size)
 
 
 def model_name(dt):
@@ -48,7 +43,7 @@ def sample(dt, n):
 
 
 def test_identity_all_types_json(start_server):
-    srv = start_server(models={model_name(dt): Model(ident_config(model_name(dt), dt, [-1]))
+    srv = start_server(models={model_name(dt): Model(identity_config(model_name(dt), dt, [-1]))
                                for dt in JSON_TYPES})
     for dt in JSON_TYPES:
         data, _ = sample(dt, 5)
@@ -63,7 +58,7 @@ def test_identity_all_types_json(start_server):
 
 
 def test_identity_all_types_binary(start_server):
-    srv = start_server(models={model_name(dt): Model(ident_config(model_name(dt), dt, [-1]))
+    srv = start_server(models={model_name(dt): Model(identity_config(model_name(dt), dt, [-1]))
                                for dt in ALL_TYPES})
     for dt in ALL_TYPES:
         _, payload = sample(dt, 6)
@@ -80,7 +75,7 @@ def test_identity_all_types_binary(start_server):
 
 
 def test_identity_empty_tensor(start_server):
-    srv = start_server(models={"id": Model(ident_config("id", "INT32", [-1]))})
+    srv = start_server(models={"id": Model(identity_config("id", "INT32", [-1]))})
     r, hdr, out = infer_binary(srv.url, "id",
                                [("INPUT0", "INT32", [0], np.zeros(0, np.int32))])
     assert r.status_code == 200, error_text(r)
@@ -125,7 +120,7 @@ def test_identity_multi_input_and_requested_outputs(start_server):
 
 
 def test_identity_batch_dimension(start_server):
-    srv = start_server(models={"idb": Model(ident_config("idb", "FP32", [2], 8))})
+    srv = start_server(models={"idb": Model(identity_config("idb", "FP32", [2], 8))})
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     r, hdr, out = infer_binary(srv.url, "idb", [("INPUT0", "FP32", [3, 2], x)])
     assert r.status_code == 200, error_text(r)
@@ -139,13 +134,16 @@ def test_identity_config_errors_fail_load(start_server):
                                     [("RESULT", "INT32", [1])])),
         "badtype": Model(model_config("badtype", "identity", [("INPUT0", "INT32", [1])],
                                       [("OUTPUT0", "FP32", [1])])),
-        "ok": Model(ident_config("ok", "INT32", [1])),
+        "ok": Model(identity_config("ok", "INT32", [1])),
     }
-    srv = start_server(models=models, extra_args=("--exit-on-error=false",))
-    e = index_entry(srv.url, "noout")
+    srv = start_server(models=models, extra_args=("--exit-on-error=false",),
+                       wait_ready=False)
+    idx = wait_settled(srv.url, models)
+    assert idx["ok"].get("state") == "READY", idx
+    e = idx["noout"]
     assert e.get("state") == "UNAVAILABLE", e
     assert "noout" in e.get("reason", "") and "OUTPUT0" in e["reason"], e
-    e = index_entry(srv.url, "badtype")
+    e = idx["badtype"]
     assert e.get("state") == "UNAVAILABLE", e
     assert "OUTPUT0" in e.get("reason", "") and "FP32" in e["reason"], e
     out = json_outputs(infer_json(srv.url, "ok", [("INPUT0", "INT32", [1], [7])]))

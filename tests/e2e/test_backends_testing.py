@@ -11,8 +11,8 @@ import numpy as np
 import requests
 
 from conftest import Model
-from test_backends_helpers import (error_text, index_entry, infer_binary,
-                                   infer_json, json_outputs, model_config)
+from test_backends_helpers import (error_text, infer_binary, infer_json,
+                                   json_outputs, model_config, wait_settled)
 
 
 def tcfg(name, params, count=1, max_batch_size=0, dims=(-1,)):
@@ -102,22 +102,25 @@ def test_request_parameters_fail_and_delay(start_server):
 
 
 def test_fail_model_init_is_unavailable_with_reason(start_server):
-    srv = start_server(models={
+    models = {
         "bad_init": Model(tcfg("bad_init", {"fail_model_init": "no such weights"})),
         "bad_instance": Model(tcfg("bad_instance", {"fail_instance_init": "device gone"})),
         "bad_param": Model(tcfg("bad_param", {"execute_delay_ms": "soon"})),
         "good": Model(tcfg("good", {})),
-    }, extra_args=("--exit-on-error=false",))
-    e = index_entry(srv.url, "bad_init")
+    }
+    srv = start_server(models=models, extra_args=("--exit-on-error=false",),
+                       wait_ready=False)
+    idx = wait_settled(srv.url, models)
+    e = idx["bad_init"]
     assert e.get("state") == "UNAVAILABLE", e
     assert "no such weights" in e.get("reason", ""), e
-    e = index_entry(srv.url, "bad_instance")
+    e = idx["bad_instance"]
     assert e.get("state") == "UNAVAILABLE", e
     assert "device gone" in e.get("reason", ""), e
-    e = index_entry(srv.url, "bad_param")
+    e = idx["bad_param"]
     assert e.get("state") == "UNAVAILABLE", e
     assert "execute_delay_ms" in e.get("reason", ""), e
-    assert index_entry(srv.url, "good").get("state") == "READY"
+    assert idx["good"].get("state") == "READY", idx
     assert json_outputs(one(srv.url, "good", value=9))["OUTPUT0"]["data"] == [9]
     r = one(srv.url, "bad_init")
     assert r.status_code != 200
