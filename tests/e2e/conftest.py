@@ -1,0 +1,347 @@
+"""End-to-end test harness: starts the real inferd binary on a free loopback
+port with a temporary model repository.
+
+Environment:
+  INFERD_BIN          the binary (default <repo>/build/inferd)
+  INFERD_BACKEND_DIR  backend directory (default <dir of INFERD_BIN>/backends)
+  INFERD_START_TIMEOUT  seconds to wait for a server to come up (default 20)
+
+Fixture `start_server` returns a function
+    start_server(models=None, repo=None, extra_args=(), wait_ready=True,
+                 expect_exit=False) -> Server
+Every server a test starts is stopped at teardown (SIGTERM, then SIGKILL),
+and the test fails if the server's log holds a sanitizer report.
+
+Tests import the helpers with `from conftest import Model, SIMPLE_CONFIG, ...`
+(tests/e2e has no __init__.py, so pytest puts this directory on sys.path).
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INFERD_BIN = os.environ.get("INFERD_BIN", str(REPO_ROOT / "build" / "inferd"))
+INFERD_BACKEND_DIR = os.environ.get(
+    "INFERD_BACKEND_DIR", str(Path(INFERD_BIN).parent / "backends"))
+START_TIMEOUT = float(os.environ.get("INFERD_START_TIMEOUT", "20"))
+
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+    "WARNING: ThreadSanitizer",
+)
+
+# ---------------------------------------------------------------- configs
+
+SIMPLE_CONFIG = """\
+name: "simple"
+backend: "add_sub"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+"""
+
+
+def config_type(datatype):
+    """Protocol datatype ("FP32", "BYTES") -> config enum ("TYPE_FP32",
+    "TYPE_STRING")."""
+    return "TYPE_STRING" if datatype == "BYTES" else "TYPE_" + datatype
+
+
+def _dims(dims):
+    return "[ " + ", ".join(str(int(d)) for d in dims) + " ]"
+
+
+def identity_config(name, datatype, dims, max_batch_size=0):
+    """Config of an identity-backend model: INPUT0 -> OUTPUT0."""
+    t = config_type(datatype)
+    return f"""\
+name: "{name}"
+backend: "identity"
+max_batch_size: {max_batch_size}
+input [
+  {{
+    name: "INPUT0"
+    data_type: {t}
+    dims: {_dims(dims)}
+  }}
+]
+output [
+  {{
+    name: "OUTPUT0"
+    data_type: {t}
+    dims: {_dims(dims)}
+  }}
+]
+"""
+
+
+def _pbtxt_string(s):
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def testing_config(name, params, count=1, max_batch_size=0):
+    """Config of a testing-backend model (FP32 INPUT0 [-1] -> OUTPUT0 [-1])
+    with `count` CPU instances and the given config parameters (values are
+    written as strings)."""
+    parameters = "".join(
+        f"parameters {{\n  key: {_pbtxt_string(k)}\n"
+        f"  value {{ string_value: {_pbtxt_string(v)} }}\n}}\n"
+        for k, v in (params or {}).items())
+    return f"""\
+name: "{name}"
+backend: "testing"
+max_batch_size: {max_batch_size}
+input [
+  {{
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ -1 ]
+  }}
+]
+output [
+  {{
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ -1 ]
+  }}
+]
+instance_group [
+  {{
+    count: {count}
+    kind: KIND_CPU
+  }}
+]
+{parameters}"""
+
+
+# Not a test class, whatever pytest's name heuristics think.
+testing_config.__test__ = False
+
+
+@dataclass
+class Model:
+    """A model to write into a repository: its config.pbtxt text, the
+    version directories to create, and extra files (paths relative to the
+    model directory, e.g. "1/model.onnx"; str is written as UTF-8)."""
+    config: str
+    versions: tuple = (1,)
+    files: dict = field(default_factory=dict)
+
+
+def write_repository(repo, models):
+    """Writes models (dict name -> Model) under the directory repo."""
+    repo = Path(repo)
+    repo.mkdir(parents=True, exist_ok=True)
+    for name, m in (models or {}).items():
+        d = repo / name
+        d.mkdir(parents=True, exist_ok=True)
+        if m.config is not None:
+            (d / "config.pbtxt").write_text(m.config)
+        for v in m.versions:
+            (d / str(v)).mkdir(exist_ok=True)
+        for rel, content in (m.files or {}).items():
+            p = d / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                p.write_bytes(content)
+            else:
+                p.write_text(content)
+    return repo
+
+
+def free_port():
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sanitizer_report(text):
+    """The first sanitizer marker found in text, or None."""
+    for m in SANITIZER_MARKERS:
+        if m in text:
+            return m
+    return None
+
+
+def run_inferd(args, timeout=30):
+    """Runs inferd with exactly these arguments (no defaults added) and
+    returns the CompletedProcess (text stdout/stderr). For command-line tests
+    of a process that exits by itself."""
+    return subprocess.run([INFERD_BIN, *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class Server:
+    """A running (or exited) inferd process."""
+
+    def __init__(self, proc, port, repo, log_path):
+        self.proc = proc
+        self.port = port
+        self.repo = Path(repo)
+        self.log_path = Path(log_path)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self):
+        """Everything the process wrote to stdout and stderr so far."""
+        try:
+            return self.log_path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends sig (if still running) and waits up to timeout seconds;
+        returns the exit code (negative: killed by that signal). If the
+        process does not exit in time it is killed and AssertionError is
+        raised with its log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(
+                f"inferd did not exit within {timeout}s of signal {sig}; "
+                f"log:\n{self.log()}")
+
+    def _teardown(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _wait_http(server, path, deadline):
+    """Polls GET path until 200; returns True, or False when the process
+    exited or the deadline passed."""
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            return False
+        try:
+            r = requests.get(server.url + path, timeout=2)
+            if r.status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+_PORT_LINE = re.compile(r"Started HTTPService at \S*:(\d+)")
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    servers = []
+    counter = [0]
+
+    def start(models=None, repo=None, extra_args=(), wait_ready=True,
+              expect_exit=False):
+        counter[0] += 1
+        n = counter[0]
+        if repo is None:
+            repo = Path(tempfile.mkdtemp(prefix=f"repo{n}_", dir=tmp_path))
+        repo = write_repository(repo, models)
+        extra_args = [str(a) for a in extra_args]
+        port_given = any(a == "--http-port" or a.startswith("--http-port=")
+                         for a in extra_args)
+        port = None if port_given else free_port()
+        args = [INFERD_BIN, f"--model-repository={repo}",
+                "--http-address=127.0.0.1",
+                f"--backend-directory={INFERD_BACKEND_DIR}"]
+        if port is not None:
+            args.append(f"--http-port={port}")
+        args += extra_args
+
+        log_path = tmp_path / f"inferd{n}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        server = Server(proc, port, repo, log_path)
+        servers.append(server)
+        deadline = time.monotonic() + START_TIMEOUT
+
+        if expect_exit:
+            try:
+                proc.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"inferd was expected to exit but still runs after "
+                    f"{START_TIMEOUT}s; args {args}; log:\n{server.log()}")
+            return server
+
+        if port is None:  # the test chose the port (e.g. 0): read the log
+            while time.monotonic() < deadline and proc.poll() is None:
+                m = _PORT_LINE.search(server.log())
+                if m:
+                    server.port = int(m.group(1))
+                    break
+                time.sleep(0.05)
+            if server.port is None:
+                raise RuntimeError(
+                    f"no 'Started HTTPService' line from inferd; args {args}; "
+                    f"log:\n{server.log()}")
+
+        if not _wait_http(server, "/v2/health/live", deadline) or (
+                wait_ready and
+                not _wait_http(server, "/v2/health/ready", deadline)):
+            rc = proc.poll()
+            what = (f"exited early with code {rc}" if rc is not None else
+                    f"not {'ready' if wait_ready else 'live'} after "
+                    f"{START_TIMEOUT}s")
+            raise RuntimeError(
+                f"inferd {what}; args {args}; log:\n{server.log()}")
+        return server
+
+    yield start
+
+    problems = []
+    for s in servers:
+        s._teardown()
+        marker = sanitizer_report(s.log())
+        if marker:
+            problems.append(f"inferd (pid {s.proc.pid}) reported "
+                            f"'{marker}'; log:\n{s.log()}")
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
