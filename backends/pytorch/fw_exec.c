@@ -6,7 +6,9 @@
  * final response sent and request_release called, whether it failed its own
  * checks, its group's run failed, or everything worked.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "fw_exec.h"
 
 #include <inttypes.h>
