@@ -8,17 +8,24 @@ BUILD_DIR := build
 ASAN_DIR := build-asan
 JOBS ?= 2
 ARGS ?=
+# make test also installs the framework backends' packages (libtorch, OpenCV
+# DNN, onnx) so that those backends are built and tested; FRAMEWORKS=0 skips
+# them (their backends then skip themselves and their tests are skipped).
+FRAMEWORKS ?= 1
 
 # Targets run one after the other even under make -j: each already builds
 # with $(JOBS) jobs, and the test suites must not compete for the cores.
 .NOTPARALLEL:
-.PHONY: all deps deps-bench build asan run test test-build test-asan bench \
-        clean format
+.PHONY: all deps deps-test deps-bench build asan run test test-build \
+        test-asan bench clean format
 
 all: build
 
 deps:
 	@scripts/setup-deps.sh
+
+deps-test:
+	@scripts/setup-deps.sh $(if $(filter 1,$(FRAMEWORKS)),--frameworks)
 
 deps-bench:
 	@scripts/setup-deps.sh --bench
@@ -34,7 +41,7 @@ asan: deps
 run: build
 	$(BUILD_DIR)/inferd --model-repository=examples/model_repository $(ARGS)
 
-test: test-build test-asan
+test: deps-test test-build test-asan
 
 test-build: build
 	scripts/run-tests.sh $(BUILD_DIR)

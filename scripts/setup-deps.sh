@@ -4,21 +4,32 @@
 # machine that has everything is left alone (no apt-get update, no root
 # needed). Works without a TTY.
 #
-# Usage: scripts/setup-deps.sh [--bench]
-#   --bench  also install what bench/ needs (wrk, nginx-light)
+# Usage: scripts/setup-deps.sh [--frameworks] [--bench]
+#   (none)        build inferd (HTTP + gRPC frontends) and run its tests
+#   --frameworks  also the framework backends and their tests: libtorch
+#                 (pytorch backend, ~830 MB), OpenCV DNN + onnx (onnx backend)
+#   --bench       also what bench/ needs (wrk, nginx-light)
 set -euo pipefail
 
 packages=(
   cmake gcc g++ make pkg-config
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
+  libgrpc-dev
   python3 python3-pytest python3-pytest-timeout python3-requests python3-numpy
+  python3-grpcio python3-protobuf
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(wrk nginx-light)
-elif [[ $# -gt 0 ]]; then
-  echo "setup-deps.sh: unknown argument '$1' (expected --bench or nothing)" >&2
-  exit 2
-fi
+for arg in "$@"; do
+  case "$arg" in
+  --frameworks)
+    packages+=(libtorch-dev python3-torch libopencv-dnn-dev python3-onnx) ;;
+  --bench)
+    packages+=(wrk nginx-light) ;;
+  *)
+    echo "setup-deps.sh: unknown argument '$arg' (expected --frameworks," \
+      "--bench or nothing)" >&2
+    exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,9 @@
  * thread inherits the mask and only sigwait() in the main thread sees them.
  * A second signal during shutdown exits at once (a watcher thread).
  *
+ * The gRPC frontend is started when the build has it (INFERD_HAVE_GRPC, set
+ * by src/grpc/CMakeLists.txt); without it --grpc-* flags are refused.
+ *
  * Exit codes: 0 clean shutdown; 1 the server or the frontend failed (or
  * shutdown timed out with requests still running); 2 bad command line.
  */
@@ -23,6 +26,9 @@
 #include "inferd/server.h"
 #include "inferd/version.h"
 #include "server/cmdline.h"
+#ifdef INFERD_HAVE_GRPC
+#include "grpc/grpc_server.h"
+#endif
 
 /* Exits the process when a second SIGINT/SIGTERM arrives during shutdown. */
 static void *second_signal_watch(void *arg) {
@@ -36,6 +42,39 @@ static void *second_signal_watch(void *arg) {
   }
   return NULL;
 }
+
+#ifdef INFERD_HAVE_GRPC
+/* The frontend's defaults, overridden by the flags that were given. */
+static void grpc_options_from(const cmdline_grpc_t *g,
+                              grpc_frontend_options_t *o) {
+  grpc_frontend_options_init(o);
+  if (g->address)
+    o->address = g->address;
+  if (g->port >= 0)
+    o->port = (uint16_t)g->port;
+  if (g->thread_count >= 0)
+    o->thread_count = (uint32_t)g->thread_count;
+  if (g->infer_thread_count >= 0)
+    o->infer_thread_count = (uint32_t)g->infer_thread_count;
+  if (g->keepalive_time_ms >= 0)
+    o->keepalive_time_ms = (int32_t)g->keepalive_time_ms;
+  if (g->keepalive_timeout_ms >= 0)
+    o->keepalive_timeout_ms = (int32_t)g->keepalive_timeout_ms;
+  if (g->keepalive_permit_without_calls >= 0)
+    o->keepalive_permit_without_calls = g->keepalive_permit_without_calls;
+  if (g->http2_max_pings_without_data >= 0)
+    o->http2_max_pings_without_data = (int32_t)g->http2_max_pings_without_data;
+  if (g->http2_min_recv_ping_interval_without_data_ms >= 0)
+    o->http2_min_recv_ping_interval_without_data_ms =
+        (int32_t)g->http2_min_recv_ping_interval_without_data_ms;
+  if (g->http2_max_ping_strikes >= 0)
+    o->http2_max_ping_strikes = (int32_t)g->http2_max_ping_strikes;
+  if (g->max_connection_age_ms >= 0)
+    o->max_connection_age_ms = (int32_t)g->max_connection_age_ms;
+  if (g->max_connection_age_grace_ms >= 0)
+    o->max_connection_age_grace_ms = (int32_t)g->max_connection_age_grace_ms;
+}
+#endif
 
 int main(int argc, char **argv) {
   http_options_t http_defaults;
@@ -63,6 +102,14 @@ int main(int argc, char **argv) {
     cmdline_deinit(&cl);
     return 0;
   }
+#ifndef INFERD_HAVE_GRPC
+  if (cl.grpc.any_given && cl.grpc.allow) {
+    fprintf(stderr, "inferd: --grpc-* flags given, but this inferd was built "
+                    "without gRPC (libgrpc-dev missing at build time)\n");
+    cmdline_deinit(&cl);
+    return 2;
+  }
+#endif
   inferd_log_set(&cl.log);
 
   /* Block the shutdown signals before the server starts any thread. */
@@ -94,6 +141,7 @@ int main(int argc, char **argv) {
   }
 
   http_server_t *http = NULL;
+  void *grpc = NULL; /* grpc_frontend_t * when built with gRPC */
   if (cl.allow_http) {
     st = http_server_start(server, &cl.http, &http);
     if (st) {
@@ -111,8 +159,36 @@ int main(int argc, char **argv) {
              cl.http.address ? cl.http.address : "0.0.0.0",
              (unsigned)http_server_port(http));
   } else {
-    LOG_WARNING("HTTP disabled (--allow-http=false): no frontend is serving");
+    LOG_WARNING("HTTP disabled (--allow-http=false)");
   }
+
+#ifdef INFERD_HAVE_GRPC
+  if (cl.grpc.allow) {
+    grpc_frontend_options_t go;
+    grpc_options_from(&cl.grpc, &go);
+    grpc_frontend_t *g = NULL;
+    st = grpc_frontend_start(server, &go, &g);
+    if (st) {
+      fprintf(stderr, "error: starting GRPC service at %s:%u: %s\n",
+              go.address ? go.address : "0.0.0.0", (unsigned)go.port,
+              inferd_status_message(st));
+      inferd_status_free(st);
+      if (http)
+        http_server_quiesce(http);
+      inferd_status_free(inferd_server_stop(server, 0));
+      http_server_free(http);
+      inferd_server_free(server);
+      cmdline_deinit(&cl);
+      return 1;
+    }
+    grpc = g;
+    LOG_INFO("Started GRPCInferenceService at %s:%u",
+             go.address ? go.address : "0.0.0.0",
+             (unsigned)grpc_frontend_port(g));
+  }
+#endif
+  if (!http && !grpc)
+    LOG_WARNING("no frontend is serving (HTTP and gRPC are off)");
 
   int sig = 0;
   while (sigwait(&sigs, &sig) != 0)
@@ -128,6 +204,10 @@ int main(int argc, char **argv) {
 
   if (http)
     http_server_quiesce(http);
+#ifdef INFERD_HAVE_GRPC
+  if (grpc)
+    grpc_frontend_quiesce(grpc);
+#endif
   int rc = 0;
   st = inferd_server_stop(server, cl.server.exit_timeout_secs);
   if (st) {
@@ -136,6 +216,9 @@ int main(int argc, char **argv) {
     rc = 1;
   }
   http_server_free(http);
+#ifdef INFERD_HAVE_GRPC
+  grpc_frontend_free(grpc);
+#endif
   inferd_server_free(server);
   cmdline_deinit(&cl);
   LOG_INFO("inferd exited");

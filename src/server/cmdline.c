@@ -38,6 +38,19 @@ enum opt_id {
   OPT_LOG_WARNING,
   OPT_LOG_ERROR,
   OPT_LOG_FORMAT,
+  OPT_ALLOW_GRPC,
+  OPT_GRPC_PORT,
+  OPT_GRPC_ADDRESS,
+  OPT_GRPC_THREAD_COUNT,
+  OPT_GRPC_INFER_THREAD_COUNT,
+  OPT_GRPC_KEEPALIVE_TIME,
+  OPT_GRPC_KEEPALIVE_TIMEOUT,
+  OPT_GRPC_KEEPALIVE_PERMIT,
+  OPT_GRPC_MAX_PINGS,
+  OPT_GRPC_MIN_PING_INTERVAL,
+  OPT_GRPC_MAX_PING_STRIKES,
+  OPT_GRPC_MAX_CONN_AGE,
+  OPT_GRPC_MAX_CONN_AGE_GRACE,
   OPT_HELP,
   OPT_VERSION,
 };
@@ -107,6 +120,33 @@ static const opt_def_t opts[] = {
     {"log-error", OPT_LOG_ERROR, K_BOOL, 0, 0, NULL, "<bool>", "log errors"},
     {"log-format", OPT_LOG_FORMAT, K_CHOICE, 0, 0, log_formats,
      "default|ISO8601", "log line format"},
+    {"allow-grpc", OPT_ALLOW_GRPC, K_BOOL, 0, 0, NULL, "<bool>",
+     "serve gRPC (when inferd is built with gRPC)"},
+    {"grpc-port", OPT_GRPC_PORT, K_INT, 0, 65535, NULL, "<port>",
+     "gRPC port; 0 picks a free one (logged at startup)"},
+    {"grpc-address", OPT_GRPC_ADDRESS, K_PATH, 0, 0, NULL, "<addr>",
+     "gRPC bind address"},
+    {"grpc-thread-count", OPT_GRPC_THREAD_COUNT, K_INT, 1, 1024, NULL, "<n>",
+     "gRPC completion queues"},
+    {"grpc-infer-thread-count", OPT_GRPC_INFER_THREAD_COUNT, K_INT, 1, 1024,
+     NULL, "<n>", "gRPC polling threads per completion queue"},
+    {"grpc-keepalive-time", OPT_GRPC_KEEPALIVE_TIME, K_INT, 1, INT32_MAX, NULL,
+     "<ms>", "gRPC keepalive ping period"},
+    {"grpc-keepalive-timeout", OPT_GRPC_KEEPALIVE_TIMEOUT, K_INT, 1, INT32_MAX,
+     NULL, "<ms>", "gRPC keepalive ping timeout"},
+    {"grpc-keepalive-permit-without-calls", OPT_GRPC_KEEPALIVE_PERMIT, K_BOOL,
+     0, 0, NULL, "<bool>", "allow keepalive pings with no call open"},
+    {"grpc-http2-max-pings-without-data", OPT_GRPC_MAX_PINGS, K_INT, 0,
+     INT32_MAX, NULL, "<n>", "pings allowed without data"},
+    {"grpc-http2-min-recv-ping-interval-without-data",
+     OPT_GRPC_MIN_PING_INTERVAL, K_INT, 0, INT32_MAX, NULL, "<ms>",
+     "shortest accepted ping interval without data"},
+    {"grpc-http2-max-ping-strikes", OPT_GRPC_MAX_PING_STRIKES, K_INT, 0,
+     INT32_MAX, NULL, "<n>", "bad pings before the connection is closed"},
+    {"grpc-max-connection-age", OPT_GRPC_MAX_CONN_AGE, K_INT, 1, INT32_MAX,
+     NULL, "<ms>", "close connections after this age"},
+    {"grpc-max-connection-age-grace", OPT_GRPC_MAX_CONN_AGE_GRACE, K_INT, 1,
+     INT32_MAX, NULL, "<ms>", "grace period after the maximum age"},
     {"help", OPT_HELP, K_NONE, 0, 0, NULL, "", "print this help and exit"},
     {"version", OPT_VERSION, K_NONE, 0, 0, NULL, "",
      "print the version and exit"},
@@ -125,7 +165,6 @@ static const char *const triton_only[] = {
     "http-restricted-api",
     "reuse-http-port",
     "reuse-grpc-port",
-    "allow-grpc",
     "allow-metrics",
     "allow-gpu-metrics",
     "allow-cpu-metrics",
@@ -181,6 +220,15 @@ void cmdline_init(cmdline_t *c, const http_options_t *http_defaults) {
   c->http = *http_defaults;
   inferd_log_get(&c->log);
   c->allow_http = true;
+  cmdline_grpc_t *g = &c->grpc;
+  g->allow = true;
+  g->port = g->thread_count = g->infer_thread_count = -1;
+  g->keepalive_time_ms = g->keepalive_timeout_ms = -1;
+  g->keepalive_permit_without_calls = -1;
+  g->http2_max_pings_without_data = -1;
+  g->http2_min_recv_ping_interval_without_data_ms = -1;
+  g->http2_max_ping_strikes = -1;
+  g->max_connection_age_ms = g->max_connection_age_grace_ms = -1;
 }
 
 void cmdline_deinit(cmdline_t *c) {
@@ -365,6 +413,45 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
     c->log.format =
         choice == 0 ? INFERD_LOG_FORMAT_DEFAULT : INFERD_LOG_FORMAT_ISO8601;
     break;
+  case OPT_ALLOW_GRPC:
+    c->grpc.allow = b;
+    break;
+  case OPT_GRPC_PORT:
+    c->grpc.port = n;
+    break;
+  case OPT_GRPC_ADDRESS:
+    c->grpc.address = v;
+    break;
+  case OPT_GRPC_THREAD_COUNT:
+    c->grpc.thread_count = n;
+    break;
+  case OPT_GRPC_INFER_THREAD_COUNT:
+    c->grpc.infer_thread_count = n;
+    break;
+  case OPT_GRPC_KEEPALIVE_TIME:
+    c->grpc.keepalive_time_ms = n;
+    break;
+  case OPT_GRPC_KEEPALIVE_TIMEOUT:
+    c->grpc.keepalive_timeout_ms = n;
+    break;
+  case OPT_GRPC_KEEPALIVE_PERMIT:
+    c->grpc.keepalive_permit_without_calls = b;
+    break;
+  case OPT_GRPC_MAX_PINGS:
+    c->grpc.http2_max_pings_without_data = n;
+    break;
+  case OPT_GRPC_MIN_PING_INTERVAL:
+    c->grpc.http2_min_recv_ping_interval_without_data_ms = n;
+    break;
+  case OPT_GRPC_MAX_PING_STRIKES:
+    c->grpc.http2_max_ping_strikes = n;
+    break;
+  case OPT_GRPC_MAX_CONN_AGE:
+    c->grpc.max_connection_age_ms = n;
+    break;
+  case OPT_GRPC_MAX_CONN_AGE_GRACE:
+    c->grpc.max_connection_age_grace_ms = n;
+    break;
   case OPT_HELP:
     c->show_help = true;
     break;
@@ -437,6 +524,8 @@ inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv) {
                                  d->metavar);
       v = argv[++i];
     }
+    if (strncmp(d->name, "grpc-", 5) == 0)
+      c->grpc.any_given = true;
     inferd_status_t *st = apply(c, d, v);
     if (st)
       return st;
@@ -516,6 +605,43 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
     break;
   case OPT_MODEL_CONFIG_NAME:
     s = "none (config.pbtxt)";
+    break;
+  case OPT_ALLOW_GRPC:
+    s = c->grpc.allow ? "true" : "false";
+    break;
+  case OPT_GRPC_PORT:
+    s = "8001";
+    break;
+  case OPT_GRPC_ADDRESS:
+    s = "0.0.0.0";
+    break;
+  case OPT_GRPC_THREAD_COUNT:
+    s = "number of CPUs";
+    break;
+  case OPT_GRPC_INFER_THREAD_COUNT:
+    s = "1";
+    break;
+  case OPT_GRPC_KEEPALIVE_TIME:
+    s = "7200000";
+    break;
+  case OPT_GRPC_KEEPALIVE_TIMEOUT:
+    s = "20000";
+    break;
+  case OPT_GRPC_KEEPALIVE_PERMIT:
+    s = "false";
+    break;
+  case OPT_GRPC_MAX_PINGS:
+    s = "2";
+    break;
+  case OPT_GRPC_MIN_PING_INTERVAL:
+    s = "300000";
+    break;
+  case OPT_GRPC_MAX_PING_STRIKES:
+    s = "2";
+    break;
+  case OPT_GRPC_MAX_CONN_AGE:
+  case OPT_GRPC_MAX_CONN_AGE_GRACE:
+    s = "unset";
     break;
   default:
     return;

@@ -15,13 +15,31 @@
 #include "http/http_server.h"
 #include "inferd/server.h"
 
+/* gRPC frontend settings. They are parsed whatever the build; src/main.c
+ * uses them when inferd is built with gRPC (INFERD_HAVE_GRPC) and refuses
+ * them otherwise. -1 means "not given": the frontend's default applies. */
+typedef struct cmdline_grpc {
+  bool allow;          /* --allow-grpc (true) */
+  bool any_given;      /* some --grpc-* flag was given */
+  const char *address; /* --grpc-address; NULL: not given */
+  int64_t port;        /* --grpc-port */
+  int64_t thread_count, infer_thread_count;
+  int64_t keepalive_time_ms, keepalive_timeout_ms;
+  int64_t keepalive_permit_without_calls; /* 0/1 */
+  int64_t http2_max_pings_without_data;
+  int64_t http2_min_recv_ping_interval_without_data_ms;
+  int64_t http2_max_ping_strikes;
+  int64_t max_connection_age_ms, max_connection_age_grace_ms;
+} cmdline_grpc_t;
+
 typedef struct cmdline {
   /* model_repositories/n_model_repositories point at `repos` below after a
    * successful cmdline_parse; the other strings are borrowed from argv. */
   inferd_server_options_t server;
   http_options_t http;
   inferd_log_settings_t log;
-  bool allow_http;   /* --allow-http (true) */
+  bool allow_http; /* --allow-http (true) */
+  cmdline_grpc_t grpc;
   bool show_help;    /* --help given: print help, exit 0 */
   bool show_version; /* --version given: print version, exit 0 */
   /* --model-repository values in order; the array is owned (malloc'd), the

@@ -49,8 +49,8 @@ def test_positional_argument(tmp_path):
 
 def test_triton_flag_not_supported_yet(tmp_path):
     line = one_error_line(run_inferd([f"--model-repository={tmp_path}",
-                                      "--grpc-port=8001"]))
-    assert "--grpc-port" in line and "not supported" in line
+                                      "--grpc-use-ssl=true"]))
+    assert "--grpc-use-ssl" in line and "not supported" in line
 
 
 @pytest.mark.parametrize("flag,value", [

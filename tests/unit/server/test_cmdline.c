@@ -149,6 +149,36 @@ static void test_control_modes(void) {
   cmdline_deinit(&c);
 }
 
+static void test_grpc_flags(void) {
+  cmdline_t c;
+  inferd_status_t *st =
+      parse(&c, (const char *[]){"--model-repository=/m", NULL});
+  CHECK(st == NULL);
+  CHECK(c.grpc.allow && !c.grpc.any_given);
+  CHECK(c.grpc.port == -1 && c.grpc.address == NULL);
+  cmdline_deinit(&c);
+
+  st = parse(&c, (const char *[]){"--model-repository=/m", "--grpc-port=0",
+                                  "--grpc-address", "127.0.0.1",
+                                  "--grpc-infer-thread-count=2",
+                                  "--grpc-keepalive-permit-without-calls",
+                                  "--grpc-max-connection-age=1000", NULL});
+  CHECK(st == NULL);
+  CHECK(c.grpc.any_given);
+  CHECK(c.grpc.port == 0);
+  CHECK(c.grpc.address && strcmp(c.grpc.address, "127.0.0.1") == 0);
+  CHECK(c.grpc.infer_thread_count == 2);
+  CHECK(c.grpc.keepalive_permit_without_calls == 1);
+  CHECK(c.grpc.max_connection_age_ms == 1000);
+  CHECK(c.grpc.thread_count == -1);
+  cmdline_deinit(&c);
+
+  st = parse(&c, (const char *[]){"--model-repository=/m", "--allow-grpc=false",
+                                  NULL});
+  CHECK(st == NULL && !c.grpc.allow && !c.grpc.any_given);
+  cmdline_deinit(&c);
+}
+
 static void test_help_version(void) {
   cmdline_t c;
   inferd_status_t *st = parse(&c, (const char *[]){"--help", NULL});
@@ -213,8 +243,10 @@ static void test_errors(void) {
   expect_error((const char *[]){"--model-repository=/m", "--bogus=1", NULL},
                "unknown flag", "\"--bogus\"");
   expect_error(
-      (const char *[]){"--model-repository=/m", "--grpc-port=8001", NULL},
-      "\"--grpc-port\"", "not supported");
+      (const char *[]){"--model-repository=/m", "--grpc-use-ssl=true", NULL},
+      "\"--grpc-use-ssl\"", "not supported");
+  expect_error((const char *[]){"--model-repository=/m", "--grpc-port=x", NULL},
+               "--grpc-port: invalid value \"x\"", NULL);
   expect_error((const char *[]){"--model-repository=/m", "stray", NULL},
                "unexpected argument", "\"stray\"");
   expect_error((const char *[]){"--model-repository=/m", "-h", NULL},
@@ -279,6 +311,7 @@ int main(void) {
   test_all_flags();
   test_bare_booleans();
   test_control_modes();
+  test_grpc_flags();
   test_help_version();
   test_errors();
   return UNIT_END();
