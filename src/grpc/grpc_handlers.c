@@ -1,0 +1,552 @@
+/*
+ * grpc_handlers.c: the unary RPCs other than ModelInfer. Each decodes its
+ * request with protobuf-c, answers what the HTTP frontend answers for the
+ * same operation (reference §1.3-§1.5, §1.10, §1.12, §1.15) and packs the
+ * reply. Features the server does not have (statistics, shared memory,
+ * trace) answer UNIMPLEMENTED with a message saying so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc/grpc_internal.h"
+#include "inferd/version.h"
+
+#define UNPACK(type, desc, var)                                                \
+  type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req);      \
+  if (!var)                                                                    \
+    return inferd_status_new(INFERD_INVALID_ARG,                               \
+                             "malformed %s: protobuf decoding failed",         \
+                             (desc).name);
+
+#define FREE_MSG(var) protobuf_c_message_free_unpacked(&(var)->base, NULL)
+
+static inferd_status_t *server_live(grpc_frontend_t *fe, const uint8_t *req,
+                                    size_t len, grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ServerLiveRequest, inference__server_live_request__descriptor,
+         in);
+  FREE_MSG(in);
+  Inference__ServerLiveResponse r = INFERENCE__SERVER_LIVE_RESPONSE__INIT;
+  r.live = inferd_server_is_live(fe->server);
+  return grpc_fe_pack(&r.base, reply);
+}
+
+static inferd_status_t *server_ready(grpc_frontend_t *fe, const uint8_t *req,
+                                     size_t len, grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ServerReadyRequest,
+         inference__server_ready_request__descriptor, in);
+  FREE_MSG(in);
+  Inference__ServerReadyResponse r = INFERENCE__SERVER_READY_RESPONSE__INIT;
+  r.ready = inferd_server_is_ready(fe->server);
+  return grpc_fe_pack(&r.base, reply);
+}
+
+/* acquires name/version of a request (version string as in the protocol) */
+static inferd_status_t *acquire(grpc_frontend_t *fe, const char *name,
+                                const char *version, inferd_model_t **m) {
+  int64_t v;
+  inferd_status_t *st = grpc_fe_parse_version(version, &v);
+  if (st)
+    return st;
+  return inferd_server_model_acquire(fe->server, name, strlen(name), v, m);
+}
+
+static inferd_status_t *model_ready(grpc_frontend_t *fe, const uint8_t *req,
+                                    size_t len, grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ModelReadyRequest,
+         inference__model_ready_request__descriptor, in);
+  inferd_model_t *m;
+  inferd_status_t *st = acquire(fe, in->name, in->version, &m);
+  FREE_MSG(in);
+  if (st)
+    return st;
+  inferd_model_release(m);
+  Inference__ModelReadyResponse r = INFERENCE__MODEL_READY_RESPONSE__INIT;
+  r.ready = 1;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+static inferd_status_t *server_metadata(grpc_frontend_t *fe,
+                                        const uint8_t *req, size_t len,
+                                        grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ServerMetadataRequest,
+         inference__server_metadata_request__descriptor, in);
+  FREE_MSG(in);
+  size_t n = inferd_server_extension_count(fe->server);
+  char **ext = calloc(n ? n : 1, sizeof(char *));
+  if (!ext)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    ext[i] = (char *)inferd_server_extension(fe->server, i);
+  Inference__ServerMetadataResponse r =
+      INFERENCE__SERVER_METADATA_RESPONSE__INIT;
+  r.name = (char *)inferd_server_id(fe->server);
+  r.version = INFERD_VERSION_STRING;
+  r.extensions = ext;
+  r.n_extensions = n;
+  inferd_status_t *st = grpc_fe_pack(&r.base, reply);
+  free(ext);
+  return st;
+}
+
+static void tensor_meta(Inference__ModelMetadataResponse__TensorMetadata *t,
+                        const char *name, inferd_datatype_t dt,
+                        const int64_t *dims, size_t nd, bool batch,
+                        int64_t *shape_store) {
+  inference__model_metadata_response__tensor_metadata__init(t);
+  t->name = (char *)name;
+  t->datatype = (char *)inferd_datatype_name(dt);
+  size_t k = 0;
+  if (batch)
+    shape_store[k++] = -1;
+  for (size_t i = 0; i < nd; i++)
+    shape_store[k++] = dims[i];
+  t->shape = shape_store;
+  t->n_shape = k;
+}
+
+static inferd_status_t *model_metadata(grpc_frontend_t *fe,
+                                       const uint8_t *req, size_t len,
+                                       grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ModelMetadataRequest,
+         inference__model_metadata_request__descriptor, in);
+  inferd_model_t *m;
+  inferd_status_t *st = acquire(fe, in->name, in->version, &m);
+  bool explicit_version = in->version && *in->version;
+  FREE_MSG(in);
+  if (st)
+    return st;
+  int64_t *versions = NULL;
+  size_t n_versions = 0;
+  if (!explicit_version) {
+    const char *name = inferd_model_name(m);
+    st = inferd_server_model_ready_versions(fe->server, name, strlen(name),
+                                            &versions, &n_versions);
+    if (st) {
+      inferd_model_release(m);
+      return st;
+    }
+  }
+  if (n_versions == 0) { /* explicit version, or it went away meanwhile */
+    free(versions);
+    versions = malloc(sizeof(int64_t));
+    if (versions) {
+      versions[0] = inferd_model_version(m);
+      n_versions = 1;
+    }
+  }
+  size_t ni = inferd_model_input_count(m), no = inferd_model_output_count(m);
+  bool batch = inferd_model_max_batch_size(m) >= 1;
+  char(*vs)[24] = calloc(n_versions ? n_versions : 1, sizeof(*vs));
+  char **vp = calloc(n_versions ? n_versions : 1, sizeof(char *));
+  Inference__ModelMetadataResponse__TensorMetadata *tm =
+      calloc(ni + no + 1, sizeof(*tm));
+  Inference__ModelMetadataResponse__TensorMetadata **tp =
+      calloc(ni + no + 1, sizeof(*tp));
+  int64_t **shapes = calloc(ni + no + 1, sizeof(*shapes));
+  bool ok = vs && vp && tm && tp && shapes && versions;
+  for (size_t i = 0; ok && i < n_versions; i++) {
+    snprintf(vs[i], sizeof(vs[i]), "%lld", (long long)versions[i]);
+    vp[i] = vs[i];
+  }
+  for (size_t i = 0; ok && i < ni + no; i++) {
+    const char *name;
+    inferd_datatype_t dt;
+    const int64_t *dims;
+    size_t nd;
+    if (i < ni)
+      inferd_model_input(m, i, &name, &dt, &dims, &nd);
+    else
+      inferd_model_output(m, i - ni, &name, &dt, &dims, &nd);
+    shapes[i] = malloc((nd + 1) * sizeof(int64_t));
+    if (!shapes[i]) {
+      ok = false;
+      break;
+    }
+    tensor_meta(&tm[i], name, dt, dims, nd, batch, shapes[i]);
+    tp[i] = &tm[i];
+  }
+  if (ok) {
+    Inference__ModelMetadataResponse r =
+        INFERENCE__MODEL_METADATA_RESPONSE__INIT;
+    r.name = (char *)inferd_model_name(m);
+    r.versions = vp;
+    r.n_versions = n_versions;
+    r.platform = (char *)inferd_model_platform(m);
+    r.inputs = tp;
+    r.n_inputs = ni;
+    r.outputs = tp + ni;
+    r.n_outputs = no;
+    st = grpc_fe_pack(&r.base, reply);
+  } else {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
+  for (size_t i = 0; shapes && i < ni + no; i++)
+    free(shapes[i]);
+  free(shapes), free(tp), free(tm), free(vp), free(vs), free(versions);
+  inferd_model_release(m);
+  return st;
+}
+
+static inferd_status_t *model_config(grpc_frontend_t *fe, const uint8_t *req,
+                                     size_t len, grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ModelConfigRequest,
+         inference__model_config_request__descriptor, in);
+  inferd_model_t *m;
+  inferd_status_t *st = acquire(fe, in->name, in->version, &m);
+  FREE_MSG(in);
+  if (st)
+    return st;
+  Inference__ModelConfigResponse r = INFERENCE__MODEL_CONFIG_RESPONSE__INIT;
+  /* borrowed until release; packing only reads it */
+  r.config = (Inference__ModelConfig *)inferd_model_config_message(m);
+  st = grpc_fe_pack(&r.base, reply);
+  inferd_model_release(m);
+  return st;
+}
+
+static inferd_status_t *unsupported(const char *what) {
+  return inferd_status_new(INFERD_UNSUPPORTED, "%s is not supported by this "
+                                               "server",
+                           what);
+}
+
+#define NOT_SUPPORTED(fn, type, desc, what)                                    \
+  static inferd_status_t *fn(grpc_frontend_t *fe, const uint8_t *req,          \
+                             size_t len, grpc_fe_buf_t *reply) {               \
+    (void)fe, (void)reply;                                                     \
+    UNPACK(type, desc, in);                                                    \
+    FREE_MSG(in);                                                              \
+    return unsupported(what);                                                  \
+  }
+NOT_SUPPORTED(model_statistics, Inference__ModelStatisticsRequest,
+              inference__model_statistics_request__descriptor,
+              "the statistics extension (ModelStatistics)")
+NOT_SUPPORTED(sys_shm_status, Inference__SystemSharedMemoryStatusRequest,
+              inference__system_shared_memory_status_request__descriptor,
+              "system shared memory")
+NOT_SUPPORTED(sys_shm_register, Inference__SystemSharedMemoryRegisterRequest,
+              inference__system_shared_memory_register_request__descriptor,
+              "system shared memory")
+NOT_SUPPORTED(sys_shm_unregister,
+              Inference__SystemSharedMemoryUnregisterRequest,
+              inference__system_shared_memory_unregister_request__descriptor,
+              "system shared memory")
+NOT_SUPPORTED(cuda_shm_status, Inference__CudaSharedMemoryStatusRequest,
+              inference__cuda_shared_memory_status_request__descriptor,
+              "CUDA shared memory")
+NOT_SUPPORTED(cuda_shm_register, Inference__CudaSharedMemoryRegisterRequest,
+              inference__cuda_shared_memory_register_request__descriptor,
+              "CUDA shared memory")
+NOT_SUPPORTED(cuda_shm_unregister, Inference__CudaSharedMemoryUnregisterRequest,
+              inference__cuda_shared_memory_unregister_request__descriptor,
+              "CUDA shared memory")
+NOT_SUPPORTED(trace_setting, Inference__TraceSettingRequest,
+              inference__trace_setting_request__descriptor,
+              "the trace extension (TraceSetting)")
+
+static inferd_status_t *repository_index(grpc_frontend_t *fe,
+                                         const uint8_t *req, size_t len,
+                                         grpc_fe_buf_t *reply) {
+  UNPACK(Inference__RepositoryIndexRequest,
+         inference__repository_index_request__descriptor, in);
+  bool ready = in->ready;
+  FREE_MSG(in); /* repository_name is ignored for the index, as Triton does */
+  inferd_model_index_entry_t *e;
+  size_t n;
+  inferd_status_t *st = inferd_server_model_index(fe->server, ready, &e, &n);
+  if (st)
+    return st;
+  Inference__RepositoryIndexResponse__ModelIndex *mi =
+      calloc(n ? n : 1, sizeof(*mi));
+  Inference__RepositoryIndexResponse__ModelIndex **mp =
+      calloc(n ? n : 1, sizeof(*mp));
+  char(*vs)[24] = calloc(n ? n : 1, sizeof(*vs));
+  if (!mi || !mp || !vs) {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      inference__repository_index_response__model_index__init(&mi[i]);
+      mi[i].name = e[i].name;
+      if (e[i].version >= 0)
+        snprintf(vs[i], sizeof(vs[i]), "%lld", (long long)e[i].version);
+      mi[i].version = vs[i];
+      mi[i].state = e[i].state ? e[i].state : "";
+      mi[i].reason = e[i].reason ? e[i].reason : "";
+      mp[i] = &mi[i];
+    }
+    Inference__RepositoryIndexResponse r =
+        INFERENCE__REPOSITORY_INDEX_RESPONSE__INIT;
+    r.models = mp;
+    r.n_models = n;
+    st = grpc_fe_pack(&r.base, reply);
+  }
+  free(mi), free(mp), free(vs);
+  inferd_model_index_free(e, n);
+  return st;
+}
+
+static inferd_status_t *repository_load(grpc_frontend_t *fe,
+                                        const uint8_t *req, size_t len,
+                                        grpc_fe_buf_t *reply) {
+  UNPACK(Inference__RepositoryModelLoadRequest,
+         inference__repository_model_load_request__descriptor, in);
+  inferd_status_t *st = NULL;
+  const char *config = NULL;
+  if (in->repository_name && *in->repository_name)
+    st = inferd_status_new(INFERD_UNSUPPORTED,
+                           "repository_name \"%s\": loading from a named "
+                           "repository is not supported",
+                           in->repository_name);
+  for (size_t i = 0; !st && i < in->n_parameters; i++) {
+    const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
+    const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
+    if (strcmp(k, "config") == 0) {
+      if (!v || v->parameter_choice_case !=
+                    INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "load parameter \"config\": expected "
+                               "string_param holding the JSON model config");
+      else
+        config = v->string_param;
+    } else if (strncmp(k, "file:", 5) == 0) {
+      st = inferd_status_new(INFERD_UNSUPPORTED,
+                             "load parameter \"%s\": model file overrides are "
+                             "not supported by this server",
+                             k);
+    } else {
+      st = inferd_status_new(INFERD_INVALID_ARG,
+                             "Unrecognized load parameter \"%s\"", k);
+    }
+  }
+  if (!st)
+    st = inferd_server_model_load(fe->server, in->model_name, config);
+  FREE_MSG(in);
+  if (st)
+    return st;
+  Inference__RepositoryModelLoadResponse r =
+      INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+static inferd_status_t *repository_unload(grpc_frontend_t *fe,
+                                          const uint8_t *req, size_t len,
+                                          grpc_fe_buf_t *reply) {
+  UNPACK(Inference__RepositoryModelUnloadRequest,
+         inference__repository_model_unload_request__descriptor, in);
+  inferd_status_t *st = NULL;
+  bool dependents = false;
+  if (in->repository_name && *in->repository_name)
+    st = inferd_status_new(INFERD_UNSUPPORTED,
+                           "repository_name \"%s\": unloading from a named "
+                           "repository is not supported",
+                           in->repository_name);
+  for (size_t i = 0; !st && i < in->n_parameters; i++) {
+    const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
+    const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
+    if (strcmp(k, "unload_dependents") == 0) {
+      if (!v || v->parameter_choice_case !=
+                    INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "unload parameter \"unload_dependents\": "
+                               "expected bool_param");
+      else
+        dependents = v->bool_param;
+    } else {
+      st = inferd_status_new(INFERD_INVALID_ARG,
+                             "Unrecognized unload parameter \"%s\"", k);
+    }
+  }
+  if (!st)
+    st = inferd_server_model_unload(fe->server, in->model_name, dependents);
+  FREE_MSG(in);
+  if (st)
+    return st;
+  Inference__RepositoryModelUnloadResponse r =
+      INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+/* ---- logging ---------------------------------------------------------------------- */
+
+static const char *log_choice_name(int c) {
+  switch (c) {
+  case INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_BOOL_PARAM:
+    return "bool_param";
+  case INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_UINT32_PARAM:
+    return "uint32_param";
+  case INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_STRING_PARAM:
+    return "string_param";
+  default:
+    return "no value";
+  }
+}
+
+static inferd_status_t *log_settings(grpc_frontend_t *fe, const uint8_t *req,
+                                     size_t len, grpc_fe_buf_t *reply) {
+  (void)fe;
+  UNPACK(Inference__LogSettingsRequest,
+         inference__log_settings_request__descriptor, in);
+  inferd_log_settings_t ls;
+  inferd_log_get(&ls);
+  inferd_status_t *st = NULL;
+  enum {
+    B = INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_BOOL_PARAM,
+    U = INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_UINT32_PARAM,
+    S = INFERENCE__LOG_SETTINGS_REQUEST__SETTING_VALUE__PARAMETER_CHOICE_STRING_PARAM
+  };
+  /* validate everything first: a bad entry changes nothing */
+  for (size_t i = 0; !st && i < in->n_settings; i++) {
+    const char *k = in->settings[i]->key ? in->settings[i]->key : "";
+    const Inference__LogSettingsRequest__SettingValue *v =
+        in->settings[i]->value;
+    int c = v ? (int)v->parameter_choice_case : 0;
+    if (strcmp(k, "log_info") == 0 || strcmp(k, "log_warning") == 0 ||
+        strcmp(k, "log_error") == 0) {
+      if (c != B) {
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "log setting \"%s\": expected bool_param, got "
+                               "%s",
+                               k, log_choice_name(c));
+        break;
+      }
+      bool *f = k[4] == 'i' ? &ls.log_info
+                : k[4] == 'w' ? &ls.log_warning
+                              : &ls.log_error;
+      *f = v->bool_param;
+    } else if (strcmp(k, "log_verbose_level") == 0) {
+      if (c != U || v->uint32_param > INT32_MAX) {
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "log setting \"log_verbose_level\": expected "
+                               "uint32_param, got %s",
+                               log_choice_name(c));
+        break;
+      }
+      ls.verbose_level = (int32_t)v->uint32_param;
+    } else if (strcmp(k, "log_format") == 0) {
+      if (c != S) {
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "log setting \"log_format\": expected "
+                               "string_param, got %s",
+                               log_choice_name(c));
+      } else if (strcmp(v->string_param, "default") == 0) {
+        ls.format = INFERD_LOG_FORMAT_DEFAULT;
+      } else if (strcmp(v->string_param, "ISO8601") == 0) {
+        ls.format = INFERD_LOG_FORMAT_ISO8601;
+      } else {
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "log setting \"log_format\": expected "
+                               "\"default\" or \"ISO8601\", got \"%s\"",
+                               v->string_param);
+      }
+    } else if (strcmp(k, "log_file") == 0) {
+      if (c != S)
+        st = inferd_status_new(INFERD_INVALID_ARG,
+                               "log setting \"log_file\": expected "
+                               "string_param, got %s",
+                               log_choice_name(c));
+      else if (*v->string_param)
+        st = inferd_status_new(INFERD_UNSUPPORTED,
+                               "log setting \"log_file\": changing the log "
+                               "file is not supported");
+    } else {
+      st = inferd_status_new(INFERD_INVALID_ARG, "unknown log setting \"%s\"",
+                             k);
+    }
+  }
+  FREE_MSG(in);
+  if (st)
+    return st;
+  inferd_log_set(&ls);
+  inferd_log_get(&ls);
+
+  const char *keys[6] = {"log_file",  "log_info",          "log_warning",
+                         "log_error", "log_verbose_level", "log_format"};
+  Inference__LogSettingsResponse__SettingsEntry e[6], *ep[6];
+  Inference__LogSettingsResponse__SettingValue sv[6];
+  for (int i = 0; i < 6; i++) {
+    inference__log_settings_response__settings_entry__init(&e[i]);
+    inference__log_settings_response__setting_value__init(&sv[i]);
+    e[i].key = (char *)keys[i];
+    e[i].value = &sv[i];
+    ep[i] = &e[i];
+  }
+  sv[0].parameter_choice_case =
+      INFERENCE__LOG_SETTINGS_RESPONSE__SETTING_VALUE__PARAMETER_CHOICE_STRING_PARAM;
+  sv[0].string_param = "";
+  bool vals[3] = {ls.log_info, ls.log_warning, ls.log_error};
+  for (int i = 1; i <= 3; i++) {
+    sv[i].parameter_choice_case =
+        INFERENCE__LOG_SETTINGS_RESPONSE__SETTING_VALUE__PARAMETER_CHOICE_BOOL_PARAM;
+    sv[i].bool_param = vals[i - 1];
+  }
+  sv[4].parameter_choice_case =
+      INFERENCE__LOG_SETTINGS_RESPONSE__SETTING_VALUE__PARAMETER_CHOICE_UINT32_PARAM;
+  sv[4].uint32_param = (uint32_t)ls.verbose_level;
+  sv[5].parameter_choice_case =
+      INFERENCE__LOG_SETTINGS_RESPONSE__SETTING_VALUE__PARAMETER_CHOICE_STRING_PARAM;
+  sv[5].string_param =
+      ls.format == INFERD_LOG_FORMAT_ISO8601 ? "ISO8601" : "default";
+  Inference__LogSettingsResponse r = INFERENCE__LOG_SETTINGS_RESPONSE__INIT;
+  r.settings = ep;
+  r.n_settings = 6;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+static inferd_status_t *health_check(grpc_frontend_t *fe, const uint8_t *req,
+                                     size_t len, grpc_fe_buf_t *reply) {
+  UNPACK(Grpc__Health__V1__HealthCheckRequest,
+         grpc__health__v1__health_check_request__descriptor, in);
+  FREE_MSG(in);
+  Grpc__Health__V1__HealthCheckResponse r =
+      GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  r.status = inferd_server_is_ready(fe->server)
+                 ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m) {
+  switch (m) {
+  case GRPC_FE_SERVER_LIVE:
+    return server_live;
+  case GRPC_FE_SERVER_READY:
+    return server_ready;
+  case GRPC_FE_MODEL_READY:
+    return model_ready;
+  case GRPC_FE_SERVER_METADATA:
+    return server_metadata;
+  case GRPC_FE_MODEL_METADATA:
+    return model_metadata;
+  case GRPC_FE_MODEL_CONFIG:
+    return model_config;
+  case GRPC_FE_MODEL_STATISTICS:
+    return model_statistics;
+  case GRPC_FE_REPOSITORY_INDEX:
+    return repository_index;
+  case GRPC_FE_REPOSITORY_MODEL_LOAD:
+    return repository_load;
+  case GRPC_FE_REPOSITORY_MODEL_UNLOAD:
+    return repository_unload;
+  case GRPC_FE_SYSTEM_SHM_STATUS:
+    return sys_shm_status;
+  case GRPC_FE_SYSTEM_SHM_REGISTER:
+    return sys_shm_register;
+  case GRPC_FE_SYSTEM_SHM_UNREGISTER:
+    return sys_shm_unregister;
+  case GRPC_FE_CUDA_SHM_STATUS:
+    return cuda_shm_status;
+  case GRPC_FE_CUDA_SHM_REGISTER:
+    return cuda_shm_register;
+  case GRPC_FE_CUDA_SHM_UNREGISTER:
+    return cuda_shm_unregister;
+  case GRPC_FE_TRACE_SETTING:
+    return trace_setting;
+  case GRPC_FE_LOG_SETTINGS:
+    return log_settings;
+  case GRPC_FE_HEALTH_CHECK:
+    return health_check;
+  default:
+    return NULL;
+  }
+}
