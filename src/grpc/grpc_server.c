@@ -465,20 +465,3 @@ void grpc_frontend_free(grpc_frontend_t *g) {
   grpc_shutdown();
   g_grpc_inits--;
 }
-
-inferd_status_t *grpc_fe_parse_version(const char *s, int64_t *out) {
-  *out = -1;
-  if (!s || !*s)
-    return NULL;
-  int64_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
-      return inferd_status_new(INFERD_INVALID_ARG,
-                               "invalid model version \"%s\": expected a "
-                               "non-negative integer",
-                               s);
-    v = v * 10 + (*p - '0');
-  }
-  *out = v;
-  return NULL;
-}

@@ -455,3 +455,20 @@ inferd_status_t *grpc_fe_encode_stream_note(const char *error,
   grpc_slice_unref(sl);
   return NULL;
 }
+
+inferd_status_t *grpc_fe_parse_version(const char *s, int64_t *out) {
+  *out = -1;
+  if (!s || !*s)
+    return NULL;
+  int64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "invalid model version \"%s\": expected a "
+                               "non-negative integer",
+                               s);
+    v = v * 10 + (*p - '0');
+  }
+  *out = v;
+  return NULL;
+}
