@@ -206,12 +206,30 @@ def run_inferd(args, timeout=30):
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+_HAS_GRPC = []
+
+
+def inferd_has_grpc():
+    """True when INFERD_BIN was built with the gRPC frontend. --help lists
+    the --grpc-* flags in every build, so look for the service name that
+    only the gRPC frontend puts in the binary."""
+    if not _HAS_GRPC:
+        try:
+            _HAS_GRPC.append(
+                b"GRPCInferenceService" in Path(INFERD_BIN).read_bytes())
+        except OSError:
+            _HAS_GRPC.append(False)
+    return _HAS_GRPC[0]
+
+
 class Server:
-    """A running (or exited) inferd process."""
+    """A running (or exited) inferd process. grpc_port is the gRPC port the
+    harness gave it (None: no gRPC frontend, or the test chose the flag)."""
 
     def __init__(self, proc, port, repo, log_path):
         self.proc = proc
         self.port = port
+        self.grpc_port = None
         self.repo = Path(repo)
         self.log_path = Path(log_path)
 
@@ -292,6 +310,12 @@ def start_server(tmp_path):
                 f"--backend-directory={INFERD_BACKEND_DIR}"]
         if port is not None:
             args.append(f"--http-port={port}")
+        grpc_port = None
+        if inferd_has_grpc() and not any(
+                a == "--grpc-port" or a.startswith("--grpc-port=")
+                for a in extra_args):
+            grpc_port = free_port()
+            args.append(f"--grpc-port={grpc_port}")
         args += extra_args
 
         log_path = tmp_path / f"inferd{n}.log"
@@ -299,6 +323,7 @@ def start_server(tmp_path):
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         server = Server(proc, port, repo, log_path)
+        server.grpc_port = grpc_port
         servers.append(server)
         deadline = time.monotonic() + START_TIMEOUT
 
