@@ -14,7 +14,7 @@ set -euo pipefail
 packages=(
   cmake gcc g++ make pkg-config
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
-  libgrpc-dev
+  libgrpc-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-pytest python3-pytest-timeout python3-requests python3-numpy
   python3-grpcio python3-protobuf
 )
