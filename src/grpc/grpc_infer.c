@@ -415,8 +415,8 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
         return inferd_status_new(INFERD_INVALID_ARG,
                                  "model \"%s\": input \"%s\": invalid shape",
                                  model, name);
-      const void *base;
-      size_t size;
+      const void *base = NULL;
+      size_t size = 0;
       st = typed_input(j, name, dt, count, in->contents, &base, &size);
       if (st)
         return inferd_status_prefix(st, "model \"%s\"", model);
