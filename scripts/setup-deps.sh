@@ -16,6 +16,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-pytest python3-pytest-timeout python3-requests python3-numpy
+  libtorch-dev python3-torch python3-torchvision libopencv-dnn-dev python3-onnx libonnx-testdata
   python3-grpcio python3-protobuf
 )
 for arg in "$@"; do
