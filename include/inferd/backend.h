@@ -60,7 +60,10 @@ typedef struct inferd_backend inferd_backend_t;                   /* library */
 typedef struct inferd_backend_model inferd_backend_model_t;       /* version */
 typedef struct inferd_backend_instance inferd_backend_instance_t; /* instance */
 
-/* Table of the server's functions handed to the backend. */
+/* Table of the server's functions handed to the backend. The first four
+ * members (abi_major, abi_minor, struct_size, status_new) keep their places
+ * in every ABI major, so that a backend can always build the status that
+ * refuses a server of another major. */
 typedef struct inferd_host_api {
   uint32_t abi_major, abi_minor, struct_size;
 
