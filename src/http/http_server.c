@@ -1,0 +1,752 @@
+/*
+ * http_server.c: the libmicrohttpd glue of the KServe v2 REST frontend:
+ * daemon setup (address, thread pool, backlog, TCP_NODELAY), the access
+ * handler that accumulates bodies and dispatches routes, and the
+ * asynchronous infer path.
+ *
+ * Per-request state (http_req_t) is refcounted: one reference for MHD
+ * (dropped in the request-completed callback), one while the server holds
+ * the inference request (dropped in the release callback) and one while a
+ * zero-copy response references its buffers (dropped in the response free
+ * callback). Whatever order these happen in, nothing is freed early.
+ *
+ * Asynchrony: an infer suspends the connection *before* infer_async, so the
+ * completion callback (a server thread) can always resume it; the result is
+ * queued when MHD calls the handler again. Responses are never queued on the
+ * handler's first call for a request (DESIGN §8: that costs keep-alive),
+ * except to refuse an oversized body, where closing is wanted.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/http_endpoints.h"
+#include "http/http_internal.h"
+#include "http/http_server.h"
+
+#define BODY_INLINE_MAX 2048 /* bodies up to this size live in the arena */
+
+struct http_server {
+  inferd_server_t *srv;
+  struct MHD_Daemon *d;
+  http_options_t opts;
+  uint16_t port;
+  struct MHD_Response *not_found, *not_allowed;
+};
+
+enum { ST_NEW, ST_BODY, ST_WAIT, ST_DONE };
+
+struct http_req {
+  atomic_int refs;
+  http_server_t *h;
+  struct MHD_Connection *conn;
+  http_route_t route;
+  int state;
+  bool too_large;
+  bool has_cl;
+  uint64_t content_length;
+  char *body;
+  size_t body_len, body_cap;
+  bool body_owned; /* malloc'd, else arena */
+  pthread_mutex_t mu; /* guards ireq against release vs. cancel */
+  bool inflight;
+  atomic_bool mhd_done;
+  inferd_model_t *model;
+  inferd_request_t *ireq;
+  inferd_response_t *resp;
+  inferd_status_t *async_err; /* result of a failed submit or load/unload */
+  json_t *json;               /* parsed body of non-infer POSTs */
+  const char *load_config;    /* load: parameters.config */
+  bool unload_dependents;
+  char *model_name;           /* NUL-terminated copy (arena) */
+  http_infer_t inf;
+  http_buf_t out;
+  http_arena_t arena; /* last: large */
+};
+
+static void req_unref(http_req_t *q) {
+  if (atomic_fetch_sub(&q->refs, 1) != 1)
+    return;
+  http_infer_deinit(&q->inf);
+  if (q->ireq)
+    inferd_request_free(q->ireq);
+  inferd_response_free(q->resp);
+  inferd_status_free(q->async_err);
+  inferd_model_release(q->model);
+  if (q->json)
+    json_decref(q->json);
+  if (q->body_owned)
+    free(q->body);
+  http_buf_deinit(&q->out);
+  http_arena_deinit(&q->arena);
+  pthread_mutex_destroy(&q->mu);
+  free(q);
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+enum MHD_Result http_queue_buf(http_req_t *q, unsigned status, char *data,
+                               size_t len, const char *content_type) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+  if (!r) {
+    free(data);
+    return MHD_NO;
+  }
+  if (content_type)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  enum MHD_Result ret = MHD_queue_response(q->conn, status, r);
+  MHD_destroy_response(r);
+  q->state = ST_DONE;
+  return ret;
+}
+
+enum MHD_Result http_queue_json(http_req_t *q, unsigned status, json_t *j) {
+  char *s = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (!s)
+    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
+                                                 "out of memory"));
+  return http_queue_buf(q, status, s, strlen(s), "application/json");
+}
+
+enum MHD_Result http_queue_empty(http_req_t *q, unsigned status) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+  if (!r)
+    return MHD_NO;
+  enum MHD_Result ret = MHD_queue_response(q->conn, status, r);
+  MHD_destroy_response(r);
+  q->state = ST_DONE;
+  return ret;
+}
+
+enum MHD_Result http_queue_error(http_req_t *q, inferd_status_t *st) {
+  unsigned status = (unsigned)inferd_code_http_status(inferd_status_code(st));
+  http_buf_t b;
+  http_buf_init(&b);
+  http_buf_error_json(&b, inferd_status_message(st));
+  inferd_status_free(st);
+  size_t len;
+  char *data = http_buf_take(&b, &len);
+  if (!data)
+    return MHD_NO;
+  return http_queue_buf(q, status, data, len, "application/json");
+}
+
+static enum MHD_Result queue_static(http_req_t *q, unsigned status,
+                                    struct MHD_Response *r) {
+  q->state = ST_DONE;
+  return MHD_queue_response(q->conn, status, r);
+}
+
+/* ---- accessors for the endpoint handlers --------------------------------- */
+
+inferd_server_t *http_req_server(http_req_t *q) { return q->h->srv; }
+const http_route_t *http_req_route(http_req_t *q) { return &q->route; }
+http_arena_t *http_req_arena(http_req_t *q) { return &q->arena; }
+
+/* The request body parsed as JSON; *out NULL for an empty body. */
+inferd_status_t *http_req_body_json(http_req_t *q, json_t **out) {
+  *out = NULL;
+  if (q->body_len == 0)
+    return NULL;
+  json_error_t err;
+  json_t *j = json_loadb(q->body, q->body_len, 0, &err);
+  if (!j)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "failed to parse the request JSON: %s at line %d "
+                             "column %d",
+                             err.text, err.line, err.column);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "the request JSON must be an object");
+  }
+  q->json = j; /* kept until the request ends: strings borrowed from it */
+  *out = j;
+  return NULL;
+}
+
+/* ---- asynchronous work (infer, load/unload) ------------------------------- */
+
+static void suspend(http_req_t *q) {
+  q->state = ST_WAIT;
+  MHD_suspend_connection(q->conn);
+}
+
+static void resume(http_req_t *q) {
+  if (!atomic_load(&q->mhd_done))
+    MHD_resume_connection(q->conn);
+}
+
+static void *repo_thread(void *arg) {
+  http_req_t *q = arg;
+  if (q->route.id == HTTP_ROUTE_REPO_LOAD)
+    q->async_err =
+        inferd_server_model_load(q->h->srv, q->model_name, q->load_config);
+  else
+    q->async_err = inferd_server_model_unload(q->h->srv, q->model_name,
+                                              q->unload_dependents);
+  resume(q);
+  req_unref(q);
+  return NULL;
+}
+
+enum MHD_Result http_req_run_repo_op(http_req_t *q, const char *model_name,
+                                     const char *config,
+                                     bool unload_dependents) {
+  q->model_name = (char *)model_name;
+  q->load_config = config;
+  q->unload_dependents = unload_dependents;
+  atomic_fetch_add(&q->refs, 1);
+  suspend(q);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&t, &attr, repo_thread, q);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    q->async_err = inferd_status_new(INFERD_INTERNAL,
+                                     "cannot start a thread for the "
+                                     "repository operation: %s",
+                                     strerror(rc));
+    resume(q);
+    req_unref(q);
+  }
+  return MHD_YES;
+}
+
+static void response_cb(inferd_response_t *resp, uint32_t flags, void *userp) {
+  http_req_t *q = userp;
+  if (resp) {
+    if (!q->resp)
+      q->resp = resp;
+    else
+      inferd_response_free(resp); /* HTTP carries one response */
+  }
+  if (flags & INFERD_RESPONSE_FLAG_FINAL)
+    resume(q);
+}
+
+static void release_cb(inferd_request_t *req, void *userp) {
+  http_req_t *q = userp;
+  pthread_mutex_lock(&q->mu);
+  q->inflight = false;
+  q->ireq = NULL;
+  pthread_mutex_unlock(&q->mu);
+  inferd_request_free(req);
+  req_unref(q);
+}
+
+static inferd_status_t *build_request(http_req_t *q, inferd_request_t *r) {
+  http_infer_t *inf = &q->inf;
+  inferd_status_t *st = NULL;
+  if (inf->id_len && (st = inferd_request_set_id(r, inf->id, inf->id_len)))
+    return st;
+  if (inf->has_seq_id) {
+    if (inf->seq_id_str)
+      st = inferd_request_set_correlation_id_string(r, inf->seq_id_str,
+                                                    inf->seq_id_str_len);
+    else
+      inferd_request_set_correlation_id(r, inf->seq_id);
+    if (st)
+      return st;
+  }
+  if (inf->flags)
+    inferd_request_set_flags(r, inf->flags);
+  if (inf->has_priority)
+    inferd_request_set_priority(r, inf->priority);
+  if (inf->has_timeout)
+    inferd_request_set_timeout_us(r, inf->timeout_us);
+  for (size_t i = 0; i < inf->n_params; i++) {
+    const http_param_t *p = &inf->params[i];
+    json_t *v = p->value;
+    if (json_is_string(v))
+      st = inferd_request_set_param_string(r, p->key, p->key_len,
+                                           json_string_value(v),
+                                           json_string_length(v));
+    else if (json_is_integer(v))
+      st = inferd_request_set_param_int(r, p->key, p->key_len,
+                                        json_integer_value(v));
+    else if (json_is_boolean(v))
+      st = inferd_request_set_param_bool(r, p->key, p->key_len,
+                                         json_is_true(v));
+    else
+      st = inferd_request_set_param_double(r, p->key, p->key_len,
+                                           json_real_value(v));
+    if (st)
+      return st;
+  }
+  for (size_t i = 0; i < inf->n_inputs; i++) {
+    const http_input_t *in = &inf->inputs[i];
+    uint32_t idx;
+    st = inferd_request_add_input(r, in->name, in->name_len, in->dt, in->shape,
+                                  in->n_dims, &idx);
+    if (st)
+      return st;
+    st = inferd_request_append_input_data(r, idx, in->data, in->byte_size,
+                                          INFERD_MEM_CPU, 0);
+    if (st)
+      return st;
+  }
+  for (size_t i = 0; i < inf->n_outputs; i++) {
+    st = inferd_request_add_requested_output(r, inf->outputs[i].name,
+                                             inf->outputs[i].name_len);
+    if (st)
+      return st;
+  }
+  return NULL;
+}
+
+static enum MHD_Result start_infer(http_req_t *q) {
+  http_server_t *h = q->h;
+  inferd_status_t *st = NULL;
+  if (q->route.version_overflow)
+    return http_queue_error(q, inferd_status_new(INFERD_INVALID_ARG,
+                                                 "model version is out of "
+                                                 "range"));
+  st = inferd_server_model_acquire(h->srv, q->route.model, q->route.model_len,
+                                   q->route.version, &q->model);
+  if (st)
+    return http_queue_error(q, st);
+  if (inferd_model_is_decoupled(q->model))
+    return http_queue_error(
+        q, inferd_status_new(INFERD_UNSUPPORTED,
+                             "model \"%s\" is decoupled: HTTP infer needs "
+                             "exactly one response (use gRPC streaming)",
+                             inferd_model_name(q->model)));
+  size_t header_len = SIZE_MAX;
+  const char *hl = MHD_lookup_connection_value(
+      q->conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+  if (hl && (st = http_parse_header_length(hl, q->body_len, &header_len)))
+    return http_queue_error(q, st);
+  if (header_len == 0) {
+    size_t n_in = inferd_model_input_count(q->model);
+    if (n_in != 1)
+      return http_queue_error(
+          q, inferd_status_new(INFERD_INVALID_ARG,
+                               "raw binary request (Inference-Header-Content-"
+                               "Length: 0) needs a model with exactly one "
+                               "input; model \"%s\" has %zu",
+                               inferd_model_name(q->model), n_in));
+    const char *name;
+    inferd_datatype_t dt;
+    const int64_t *dims;
+    size_t n_dims;
+    inferd_model_input(q->model, 0, &name, &dt, &dims, &n_dims);
+    st = http_infer_parse_raw(&q->arena, q->body, q->body_len, name, dt, dims,
+                              n_dims, inferd_model_max_batch_size(q->model),
+                              &q->inf);
+  } else {
+    st = http_infer_parse(&q->arena, q->body, q->body_len, header_len,
+                          h->opts.max_input_size, &q->inf);
+  }
+  if (st)
+    return http_queue_error(q, st);
+
+  inferd_request_t *r = NULL;
+  if ((st = inferd_request_new(&r, q->model)))
+    return http_queue_error(q, st);
+  if ((st = build_request(q, r))) {
+    inferd_request_free(r);
+    return http_queue_error(q, st);
+  }
+  inferd_request_set_callbacks(r, response_cb, release_cb, q);
+  q->ireq = r;
+  q->inflight = true;
+  atomic_fetch_add(&q->refs, 1);
+  suspend(q);
+  st = inferd_server_infer_async(h->srv, r);
+  if (st) {
+    /* callbacks will not run: undo and answer on the resumed call */
+    q->inflight = false;
+    atomic_fetch_sub(&q->refs, 1);
+    q->async_err = st;
+    resume(q);
+  }
+  return MHD_YES;
+}
+
+static void resp_free_cb(void *cls) { req_unref(cls); }
+
+static enum MHD_Result finish_infer(http_req_t *q) {
+  if (q->async_err) {
+    inferd_status_t *st = q->async_err;
+    q->async_err = NULL;
+    return http_queue_error(q, st);
+  }
+  inferd_response_t *resp = q->resp;
+  if (!resp)
+    return http_queue_error(q, inferd_status_new(INFERD_INTERNAL,
+                                                 "the model sent no "
+                                                 "response"));
+  const inferd_status_t *err = inferd_response_error(resp);
+  if (err)
+    return http_queue_error(q, inferd_status_new(inferd_status_code(err), "%s",
+                                                 inferd_status_message(err)));
+  size_t n_outs = inferd_response_output_count(resp);
+  size_t n_params = inferd_response_param_count(resp);
+  http_out_tensor_t *outs =
+      http_arena_alloc(&q->arena, (n_outs + 1) * sizeof(*outs));
+  http_out_param_t *params =
+      http_arena_alloc(&q->arena, (n_params + 1) * sizeof(*params));
+  struct MHD_IoVec *iov =
+      http_arena_alloc(&q->arena, (n_outs + 1) * sizeof(*iov));
+  if (!outs || !params || !iov)
+    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
+                                                 "out of memory"));
+  for (size_t i = 0; i < n_params; i++)
+    inferd_response_param(resp, i, &params[i].key, &params[i].type,
+                          &params[i].value);
+  unsigned n_iov = 1;
+  for (size_t i = 0; i < n_outs; i++) {
+    http_out_tensor_t *o = &outs[i];
+    inferd_response_output(resp, i, &o->name, &o->dt, &o->shape, &o->n_dims,
+                           &o->base, &o->byte_size);
+    o->binary = http_output_is_binary(&q->inf, o->name);
+    if (o->binary && o->byte_size) {
+      iov[n_iov].iov_base = o->base;
+      iov[n_iov].iov_len = o->byte_size;
+      n_iov++;
+    }
+  }
+  char *idz = NULL;
+  if (q->inf.id_len) {
+    idz = http_arena_alloc(&q->arena, q->inf.id_len + 1);
+    if (idz) {
+      memcpy(idz, q->inf.id, q->inf.id_len);
+      idz[q->inf.id_len] = '\0';
+    }
+  }
+  inferd_status_t *st = http_infer_write(
+      &q->out, inferd_response_model_name(resp),
+      inferd_response_model_version(resp), idz, params, n_params, outs, n_outs);
+  if (st)
+    return http_queue_error(q, st);
+  iov[0].iov_base = q->out.data;
+  iov[0].iov_len = q->out.len;
+  atomic_fetch_add(&q->refs, 1);
+  struct MHD_Response *r =
+      MHD_create_response_from_iovec(iov, n_iov, resp_free_cb, q);
+  if (!r) {
+    atomic_fetch_sub(&q->refs, 1);
+    return MHD_NO;
+  }
+  if (n_iov > 1) {
+    char len[24];
+    snprintf(len, sizeof(len), "%zu", q->out.len);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/octet-stream");
+    MHD_add_response_header(r, "Inference-Header-Content-Length", len);
+  } else {
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+  }
+  enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  q->state = ST_DONE;
+  return ret;
+}
+
+/* ---- the access handler --------------------------------------------------- */
+
+static enum MHD_Result refuse_too_large(http_req_t *q, uint64_t size,
+                                        bool exact) {
+  q->too_large = true;
+  return http_queue_error(
+      q, inferd_status_new(INFERD_INVALID_ARG,
+                           "request body %s%" PRIu64 " bytes exceeds the "
+                           "maximum input size of %" PRIu64
+                           " bytes (--http-max-input-size)",
+                           exact ? "of " : "of more than ", size,
+                           q->h->opts.max_input_size));
+}
+
+static enum MHD_Result append_body(http_req_t *q, const char *data, size_t n) {
+  uint64_t max = q->h->opts.max_input_size;
+  if (n > max - q->body_len)
+    return refuse_too_large(q, (uint64_t)q->body_len + n, false);
+  if (q->body_cap - q->body_len < n) {
+    size_t cap = q->body_cap ? q->body_cap * 2 : 4096;
+    while (cap - q->body_len < n)
+      cap *= 2;
+    if (cap > max)
+      cap = (size_t)max;
+    char *b = q->body_owned ? realloc(q->body, cap) : malloc(cap);
+    if (!b)
+      return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
+                                                   "out of memory reading "
+                                                   "the request body"));
+    if (!q->body_owned && q->body_len)
+      memcpy(b, q->body, q->body_len);
+    q->body = b;
+    q->body_cap = cap;
+    q->body_owned = true;
+  }
+  memcpy(q->body + q->body_len, data, n);
+  q->body_len += n;
+  return MHD_YES;
+}
+
+static enum MHD_Result first_call(http_server_t *h, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  void **con_cls) {
+  http_req_t *q = malloc(sizeof(*q));
+  if (!q)
+    return MHD_NO;
+  memset(q, 0, offsetof(http_req_t, arena));
+  http_arena_init(&q->arena);
+  atomic_init(&q->refs, 1);
+  atomic_init(&q->mhd_done, false);
+  pthread_mutex_init(&q->mu, NULL);
+  q->h = h;
+  q->conn = c;
+  q->state = ST_BODY;
+  http_route_match(method, url, &q->route);
+  *con_cls = q;
+  if (!http_route_takes_body(&q->route))
+    return MHD_YES;
+  const char *cl =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    if (errno == 0 && end != cl && *end == '\0') {
+      q->has_cl = true;
+      q->content_length = v;
+    }
+  }
+  if (q->has_cl) {
+    if (q->content_length > h->opts.max_input_size)
+      return refuse_too_large(q, q->content_length, true);
+    size_t n = (size_t)q->content_length;
+    if (n <= BODY_INLINE_MAX) {
+      q->body = http_arena_alloc(&q->arena, n);
+    } else {
+      q->body = malloc(n);
+      q->body_owned = q->body != NULL;
+    }
+    if (!q->body)
+      return MHD_NO;
+    q->body_cap = n;
+  }
+  return MHD_YES;
+}
+
+static enum MHD_Result dispatch(http_req_t *q) {
+  switch (q->route.id) {
+  case HTTP_ROUTE_NOT_FOUND:
+    return queue_static(q, MHD_HTTP_NOT_FOUND, q->h->not_found);
+  case HTTP_ROUTE_METHOD_NOT_ALLOWED:
+    return queue_static(q, MHD_HTTP_METHOD_NOT_ALLOWED, q->h->not_allowed);
+  case HTTP_ROUTE_INFER:
+    return start_infer(q);
+  default:
+    return http_endpoint_handle(q);
+  }
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+  (void)version;
+  http_server_t *h = cls;
+  http_req_t *q = *con_cls;
+  if (!q)
+    return first_call(h, c, url, method, con_cls);
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (q->state != ST_BODY || !http_route_takes_body(&q->route))
+      return MHD_YES; /* refused already, or a body nobody reads */
+    return append_body(q, upload_data, n);
+  }
+  switch (q->state) {
+  case ST_BODY:
+    return dispatch(q);
+  case ST_WAIT:
+    if (q->route.id == HTTP_ROUTE_INFER)
+      return finish_infer(q);
+    return http_endpoint_finish(q, &q->async_err);
+  default:
+    return MHD_YES; /* answered already */
+  }
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)c;
+  (void)toe;
+  http_req_t *q = *con_cls;
+  if (!q)
+    return;
+  *con_cls = NULL;
+  atomic_store(&q->mhd_done, true);
+  pthread_mutex_lock(&q->mu);
+  if (q->inflight && q->ireq)
+    inferd_request_cancel(q->ireq); /* client gone before the answer */
+  pthread_mutex_unlock(&q->mu);
+  req_unref(q);
+}
+
+static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  (void)cls;
+  (void)socket_context;
+  if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+    return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) {
+    int one = 1;
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+void http_options_init(http_options_t *o) {
+  o->address = NULL;
+  o->port = 8000;
+  o->thread_count = 1;
+  o->max_input_size = (uint64_t)1 << 26;
+}
+
+/* "0.0.0.0", "127.0.0.1", "ipv6:[::1]", "[::1]", "::1" or a host name. */
+static inferd_status_t *parse_address(const char *addr, uint16_t port,
+                                      struct sockaddr_storage *ss,
+                                      bool *ipv6) {
+  char host[256];
+  const char *a = addr ? addr : "0.0.0.0";
+  int family = AF_UNSPEC;
+  if (strncmp(a, "ipv6:", 5) == 0) {
+    a += 5;
+    family = AF_INET6;
+  }
+  size_t n = strlen(a);
+  if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+    a++;
+    n -= 2;
+    family = AF_INET6;
+  }
+  if (n == 0 || n >= sizeof(host))
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "invalid HTTP address \"%s\"", addr);
+  memcpy(host, a, n);
+  host[n] = '\0';
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0 || !res)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "invalid HTTP address \"%s\": %s", addr,
+                             gai_strerror(rc));
+  memset(ss, 0, sizeof(*ss));
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *ipv6 = res->ai_family == AF_INET6;
+  freeaddrinfo(res);
+  if (*ipv6)
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+  else
+    ((struct sockaddr_in *)ss)->sin_port = htons(port);
+  return NULL;
+}
+
+static struct MHD_Response *static_json(const char *s) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      strlen(s), (void *)s, MHD_RESPMEM_PERSISTENT);
+  if (r)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+  return r;
+}
+
+inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
+                                   http_server_t **out) {
+  http_server_t *h = calloc(1, sizeof(*h));
+  if (!h)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  h->srv = s;
+  h->opts = *o;
+  if (h->opts.thread_count == 0)
+    h->opts.thread_count = 1;
+  if (h->opts.max_input_size == 0)
+    h->opts.max_input_size = (uint64_t)1 << 26;
+  struct sockaddr_storage ss;
+  bool ipv6 = false;
+  inferd_status_t *st = parse_address(o->address, o->port, &ss, &ipv6);
+  if (st) {
+    free(h);
+    return st;
+  }
+  h->not_found = static_json("{\"error\":\"Not Found\"}");
+  h->not_allowed = static_json("{\"error\":\"Method Not Allowed\"}");
+  if (!h->not_found || !h->not_allowed) {
+    http_server_free(h);
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  if (ipv6)
+    flags |= MHD_USE_IPv6;
+  unsigned pool = h->opts.thread_count > 1 ? h->opts.thread_count : 0;
+  errno = 0;
+  h->d = MHD_start_daemon(
+      flags, o->port, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&ss, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+      MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+      MHD_OPTION_NOTIFY_CONNECTION, connection_cb, h,
+      MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+  if (!h->d) {
+    int e = errno;
+    http_server_free(h);
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "cannot start the HTTP daemon: %s",
+                             e ? strerror(e) : "libmicrohttpd refused");
+  }
+  const union MHD_DaemonInfo *di =
+      MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+  h->port = di ? di->port : o->port;
+  *out = h;
+  return NULL;
+}
+
+uint16_t http_server_port(const http_server_t *h) { return h->port; }
+
+void http_server_quiesce(http_server_t *h) {
+  if (!h || !h->d)
+    return;
+  MHD_socket fd = MHD_quiesce_daemon(h->d);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+}
+
+void http_server_free(http_server_t *h) {
+  if (!h)
+    return;
+  if (h->d)
+    MHD_stop_daemon(h->d);
+  if (h->not_found)
+    MHD_destroy_response(h->not_found);
+  if (h->not_allowed)
+    MHD_destroy_response(h->not_allowed);
+  free(h);
+}
