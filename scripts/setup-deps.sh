@@ -7,7 +7,8 @@
 # Usage: scripts/setup-deps.sh [--frameworks] [--bench]
 #   (none)        build inferd (HTTP + gRPC frontends) and run its tests
 #   --frameworks  also the framework backends and their tests: libtorch
-#                 (pytorch backend, ~830 MB), OpenCV DNN + onnx (onnx backend)
+#                 (pytorch backend, ~830 MB), OpenCV DNN + onnx + its test
+#                 data (onnx backend); `make test` passes it by default
 #   --bench       also what bench/ needs (wrk, nginx-light)
 set -euo pipefail
 
@@ -16,13 +17,13 @@ packages=(
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-pytest python3-pytest-timeout python3-requests python3-numpy
-  libtorch-dev python3-torch python3-torchvision libopencv-dnn-dev python3-onnx libonnx-testdata
   python3-grpcio python3-protobuf
 )
 for arg in "$@"; do
   case "$arg" in
   --frameworks)
-    packages+=(libtorch-dev python3-torch libopencv-dnn-dev python3-onnx) ;;
+    packages+=(libtorch-dev python3-torch python3-torchvision
+      libopencv-dnn-dev python3-onnx libonnx-testdata) ;;
   --bench)
     packages+=(wrk nginx-light) ;;
   *)
