@@ -153,7 +153,7 @@ void grpc_fe_reply(grpc_call *call, grpc_byte_buffer *reply,
 void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
                          grpc_byte_buffer *payload);
 /* Starts ModelStreamInfer on a matched call (takes the call); md are the
- * client's initial metadata (borrowed for the duration of the call). */
+ * client's initial metadata (borrowed during this call only). */
 void grpc_fe_stream_start(grpc_frontend_t *fe, grpc_call *call,
                           const grpc_metadata_array *md);
 
