@@ -84,21 +84,18 @@ static inferd_status_t *find_library(const be_registry_t *reg,
                                      const char *name, const char *model_dir,
                                      const char *version_dir, char *out,
                                      size_t out_len) {
-  char tried[4][PATH_MAX];
-  int n = 0;
-  if (version_dir)
-    snprintf(tried[n++], PATH_MAX, "%s/libinferd_%s.so", version_dir, name);
-  if (model_dir)
-    snprintf(tried[n++], PATH_MAX, "%s/libinferd_%s.so", model_dir, name);
-  snprintf(tried[n++], PATH_MAX, "%s/%s/libinferd_%s.so", reg->backend_dir,
-           name, name);
-  snprintf(tried[n++], PATH_MAX, "%s/libinferd_%s.so", reg->backend_dir,
-           name);
-  for (int i = 0; i < n; i++)
-    if (is_file(tried[i])) {
-      snprintf(out, out_len, "%s", tried[i]);
+  const char *dirs[4] = {version_dir, model_dir, reg->backend_dir,
+                         reg->backend_dir};
+  for (int i = 0; i < 4; i++) {
+    if (!dirs[i])
+      continue;
+    int n = i == 2 ? snprintf(out, out_len, "%s/%s/libinferd_%s.so", dirs[i],
+                              name, name)
+                   : snprintf(out, out_len, "%s/libinferd_%s.so", dirs[i],
+                              name);
+    if (n > 0 && (size_t)n < out_len && is_file(out))
       return NULL;
-    }
+  }
   return inferd_status_new(INFERD_NOT_FOUND,
                            "backend \"%s\" not found: no libinferd_%s.so in "
                            "the model directory or in the backend directory "
