@@ -239,12 +239,10 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
     return import_error(model, path, msg);
   }
   BK_LOG(BK_LOG_INFO,
-         "model \"%s\": %s \"%s\" run by OpenCV DNN %s (CPU, %d threads)%s%s "
-         "loaded in %.0f ms",
+         "model \"%s\": %s \"%s\" run by OpenCV DNN %s (CPU, %d threads); "
+         "Identity nodes on initializers removed: %u; loaded in %.0f ms",
          model, s->format == CVS_ONNX ? "ONNX graph" : "TensorFlow graph",
-         path, cvs_version(), cvs_get_threads(),
-         removed ? "; Identity nodes on initializers removed: " : "",
-         removed ? (removed == 1 ? "1" : "several") : "",
+         path, cvs_version(), cvs_get_threads(), removed,
          (double)(bk_host->now_ns() - t0) / 1e6);
   bk_host->model_set_state(m, s);
   return NULL;
