@@ -14,7 +14,7 @@
 
 /* Where the value of field `field` (element `index` of a repeated field, 0
  * otherwise) of message `msg` started in the text. For message values the
- * position is the field name's. */
+ * position is the field name's, or the element's "{" inside a list. */
 typedef struct cfg_pos {
   const void *msg;
   const ProtobufCFieldDescriptor *field;

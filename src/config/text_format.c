@@ -612,8 +612,8 @@ static int parse_message_body(parser_t *ps, ProtobufCMessage *msg,
  * For strings/bytes/messages the allocated value is stored in dst at once. */
 static int parse_value(parser_t *ps, ProtobufCMessage *msg,
                        const ProtobufCFieldDescriptor *f, size_t index,
-                       void *dst) {
-  if (record(ps, msg, f, index, &ps->tok))
+                       const tok_t *at, void *dst) {
+  if (record(ps, msg, f, index, at ? at : &ps->tok))
     return -1;
   switch (f->type) {
   case PROTOBUF_C_TYPE_FLOAT:
@@ -679,14 +679,14 @@ static int parse_value(parser_t *ps, ProtobufCMessage *msg,
 }
 
 static int append_value(parser_t *ps, ProtobufCMessage *msg,
-                        const ProtobufCFieldDescriptor *f) {
+                        const ProtobufCFieldDescriptor *f, const tok_t *at) {
   size_t idx = *(size_t *)((char *)msg + f->quantifier_offset);
   void *slot = cfg_repeated_append(msg, f);
   if (!slot) {
     ps->err = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
     return -1;
   }
-  return parse_value(ps, msg, f, idx, slot);
+  return parse_value(ps, msg, f, idx, at, slot);
 }
 
 static int skip_separator(parser_t *ps) {
@@ -762,7 +762,7 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
     if (is_punct(ps, ']'))
       return next(ps);
     for (;;) {
-      if (append_value(ps, msg, f))
+      if (append_value(ps, msg, f, NULL))
         return -1;
       if (is_punct(ps, ']'))
         return next(ps);
@@ -777,8 +777,9 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
         return -1;
     }
   }
-  if (repeated)
-    return append_value(ps, msg, f);
+  if (repeated) /* a repeated message given by its key: the key's position */
+    return append_value(ps, msg, f,
+                        f->type == PROTOBUF_C_TYPE_MESSAGE ? &key : NULL);
   void *dst = (char *)msg + f->offset;
   if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
       f->type != PROTOBUF_C_TYPE_MESSAGE &&
@@ -792,7 +793,9 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
     /* the default is the shared empty string, never freed */
     *(char **)dst = NULL;
   }
-  int rc = parse_value(ps, msg, f, 0, dst);
+  /* a singular message's position is its field name's */
+  int rc = parse_value(ps, msg, f, 0,
+                       f->type == PROTOBUF_C_TYPE_MESSAGE ? &key : NULL, dst);
   if (f->type == PROTOBUF_C_TYPE_STRING && *(char **)dst == NULL)
     *(char **)dst = (char *)f->default_value;
   return rc;
