@@ -692,8 +692,13 @@ bool fh_execute(fh_model_t *m, uint32_t instance, inferd_request_t **reqs,
     snprintf(err, err_size, "no instance %u", instance);
     return false;
   }
-  for (uint32_t i = 0; i < n; i++)
+  for (uint32_t i = 0; i < n; i++) {
     fh_request_reset(reqs[i]);
+    /* as the server: no requested output means every config output */
+    if (reqs[i]->n_want == 0)
+      for (uint32_t k = 0; k < m->m.n_out; k++)
+        fh_request_add_output(reqs[i], m->m.out[k].name);
+  }
   inferd_status_t *st = m->fb->api->execute(&m->inst[instance], reqs, n);
   if (st) {
     snprintf(err, err_size, "execute: %s", st->msg);
