@@ -124,7 +124,7 @@ static inferd_status_t *elem_error(const conv_t *c, json_t *v,
                      : json_is_null(v)   ? "null"
                      : json_is_object(v) ? "object"
                                          : "array";
-  if (json_is_integer(v))
+  if (!*what && json_is_integer(v))
     return bad("input \"%.*s\": element %zu: value %" JSON_INTEGER_FORMAT
                " is out of range for %s",
                (int)c->in->name_len, c->in->name, c->count,
@@ -499,7 +499,7 @@ static inferd_status_t *parse_params(http_arena_t *a, json_t *params,
   json_t *v;
   inferd_status_t *st = NULL;
   json_object_foreach(params, key, v) {
-    bool b;
+    bool b = false;
     if (strcmp(key, "sequence_id") == 0) {
       if (json_is_string(v)) {
         out->seq_id_str = json_string_value(v);
