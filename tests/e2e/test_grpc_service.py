@@ -65,7 +65,7 @@ def test_model_ready_and_errors_match_http(grpc_server):
 
 def test_model_metadata_matches_http(grpc_server):
     server, stub, _ = grpc_server(MODELS)
-    for name, version in [("simple", ""), ("ident", ""), ("ident", "1")]:
+    for name, version in [("simple", ""), ("ident", ""), ("ident", "2")]:
         md = stub.ModelMetadata(
             pb.ModelMetadataRequest(name=name, version=version), timeout=10)
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version
