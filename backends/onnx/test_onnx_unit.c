@@ -66,7 +66,7 @@ static void test_mlp(fh_backend_t *b) {
         x[i][j] = (float)cos(i * 16 + j);
     int64_t rows[3] = {1, 2, 1}, first[3] = {0, 1, 3};
     inferd_request_t *r[3];
-    float single[4][4];
+    float single[16]; /* row i at single[4 * i] */
     for (int k = 0; k < 3; k++) {
       int64_t shape[2] = {rows[k], 16};
       r[k] = fh_request_new();
@@ -75,13 +75,13 @@ static void test_mlp(fh_backend_t *b) {
       CHECK(fh_execute(m, 1, &r[k], 1, err, sizeof(err)));
       const float *y = out_y(r[k], rows[k]);
       if (y)
-        memcpy(single[first[k]], y, (size_t)rows[k] * 16);
+        memcpy(&single[4 * first[k]], y, (size_t)rows[k] * 16);
     }
     CHECK(fh_execute(m, 0, r, 3, err, sizeof(err)));
     for (int k = 0; k < 3; k++) {
       const float *y = out_y(r[k], rows[k]);
       for (int j = 0; y && j < rows[k] * 4; j++)
-        CHECK(fabsf(y[j] - single[first[k]][j]) <=
+        CHECK(fabsf(y[j] - single[4 * first[k] + j]) <=
               1e-5f * (1.0f + fabsf(y[j])));
       fh_request_free(r[k]);
     }

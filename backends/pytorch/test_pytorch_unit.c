@@ -79,12 +79,12 @@ static void test_add_sub(fh_backend_t *b) {
     CHECK(fh_request_output(r[k], "OUTPUT__0", &dt, &shape, &nd, &data, &bs));
     CHECK(dt == INFERD_TYPE_FP32 && nd == 2 && shape[0] == batch[k] &&
           shape[1] == 4 && bs == (uint64_t)batch[k] * 16);
+    const float *ak = &a[0][0] + row[k] * 4, *ck = &c[0][0] + row[k] * 4;
     for (int64_t i = 0; i < batch[k] * 4; i++)
-      CHECK(((const float *)data)[i] ==
-            a[row[k]][0 + i] + c[row[k]][0 + i]);
+      CHECK(((const float *)data)[i] == ak[i] + ck[i]);
     CHECK(fh_request_output(r[k], "OUTPUT__1", &dt, &shape, &nd, &data, &bs));
     for (int64_t i = 0; i < batch[k] * 4; i++)
-      CHECK(((const float *)data)[i] == a[row[k]][i] - c[row[k]][i]);
+      CHECK(((const float *)data)[i] == ak[i] - ck[i]);
   }
   CHECK(fh_request_error(r[3]) &&
         strstr(fh_request_error(r[3]), "input \"INPUT0\": expected FP32, got "
