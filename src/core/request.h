@@ -72,6 +72,8 @@ typedef struct core_param {
 struct inferd_request {
   inferd_model_t *model; /* one reference */
   core_ref_t *model_ref; /* the same object, as its refcount */
+  const char *model_name; /* borrowed from the model */
+  int64_t model_version;
   core_arena_t arena;
   const char *id; /* "" or arena */
   uint32_t flags;

@@ -10,8 +10,6 @@
 
 #define OOM() inferd_status_new(INFERD_NO_MEMORY, "out of memory")
 
-/* the model's name and version are read through the request's model; the
- * engine provides these two accessors (server.h) */
 inferd_status_t *core_response_alloc(inferd_request_t *r,
                                      inferd_response_t **out) {
   inferd_response_t *resp = calloc(1, sizeof(*resp));
@@ -21,8 +19,8 @@ inferd_status_t *core_response_alloc(inferd_request_t *r,
   resp->model_ref = r->model_ref;
   if (resp->model_ref)
     core_ref_acquire(resp->model_ref);
-  resp->model_name = r->model ? inferd_model_name(r->model) : "";
-  resp->model_version = r->model ? inferd_model_version(r->model) : -1;
+  resp->model_name = r->model_name ? r->model_name : "";
+  resp->model_version = r->model_version;
   resp->request = r;
   *out = resp;
   return NULL;

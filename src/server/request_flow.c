@@ -16,9 +16,13 @@ inferd_status_t *inferd_request_new(inferd_request_t **out,
     return inferd_status_new(INFERD_INVALID_ARG, "request without a model");
   core_ref_acquire(&m->ref);
   inferd_status_t *st = core_request_alloc(m, &m->ref, out);
-  if (st)
+  if (st) {
     core_ref_release(&m->ref);
-  return st;
+    return st;
+  }
+  (*out)->model_name = m->name;
+  (*out)->model_version = m->version;
+  return NULL;
 }
 
 void inferd_request_free(inferd_request_t *req) { core_request_destroy(req); }
