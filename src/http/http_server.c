@@ -53,6 +53,7 @@ struct http_req {
   http_route_t route;
   int state;
   bool too_large;
+  uint64_t discarded; /* body bytes dropped after too_large */
   bool has_cl;
   uint64_t content_length;
   char *body;
@@ -476,8 +477,13 @@ static enum MHD_Result refuse_too_large(http_req_t *q, uint64_t size,
 
 static enum MHD_Result append_body(http_req_t *q, const char *data, size_t n) {
   uint64_t max = q->h->opts.max_input_size;
-  if (n > max - q->body_len)
-    return refuse_too_large(q, (uint64_t)q->body_len + n, false);
+  if (q->too_large || n > max - q->body_len) {
+    /* Without Content-Length the client cannot stop sending: discard the
+     * rest (nothing is kept) and refuse once the body has ended. */
+    q->too_large = true;
+    q->discarded += n;
+    return MHD_YES;
+  }
   if (q->body_cap - q->body_len < n) {
     size_t cap = q->body_cap ? q->body_cap * 2 : 4096;
     while (cap - q->body_len < n)
@@ -578,6 +584,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c,
   }
   switch (q->state) {
   case ST_BODY:
+    if (q->too_large)
+      return refuse_too_large(q, (uint64_t)q->body_len + q->discarded, true);
     return dispatch(q);
   case ST_WAIT:
     if (q->route.id == HTTP_ROUTE_INFER)
