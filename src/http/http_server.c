@@ -42,7 +42,12 @@ struct http_server {
   http_options_t opts;
   uint16_t port;
   struct MHD_Response *not_found, *not_allowed;
+  pthread_mutex_t pool_mu; /* guards pool: states are freed on any thread */
+  struct http_req *pool;
+  size_t n_pool;
 };
+
+#define POOL_MAX 256
 
 enum { ST_NEW, ST_BODY, ST_WAIT, ST_DONE };
 
@@ -72,6 +77,7 @@ struct http_req {
   char *model_name;           /* NUL-terminated copy (arena) */
   http_infer_t inf;
   http_buf_t out;
+  struct http_req *pool_next;
   http_arena_t arena; /* last: large */
 };
 
@@ -88,10 +94,48 @@ static void req_unref(http_req_t *q) {
     json_decref(q->json);
   if (q->body_owned)
     free(q->body);
-  http_buf_deinit(&q->out);
   http_arena_deinit(&q->arena);
-  pthread_mutex_destroy(&q->mu);
-  free(q);
+  http_server_t *h = q->h;
+  /* Recycle the state (and its response buffer) for the next request:
+   * these blocks are larger than malloc's per-thread caches. */
+  pthread_mutex_lock(&h->pool_mu);
+  if (h->n_pool < POOL_MAX && q->out.cap <= 65536 && !q->out.oom) {
+    q->pool_next = h->pool;
+    h->pool = q;
+    h->n_pool++;
+    q = NULL;
+  }
+  pthread_mutex_unlock(&h->pool_mu);
+  if (q) {
+    http_buf_deinit(&q->out);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+  }
+}
+
+static http_req_t *req_get(http_server_t *h) {
+  pthread_mutex_lock(&h->pool_mu);
+  http_req_t *q = h->pool;
+  if (q) {
+    h->pool = q->pool_next;
+    h->n_pool--;
+  }
+  pthread_mutex_unlock(&h->pool_mu);
+  if (q) {
+    http_buf_t out = q->out;
+    out.len = 0;
+    pthread_mutex_destroy(&q->mu);
+    memset(q, 0, offsetof(http_req_t, arena));
+    q->out = out;
+    pthread_mutex_init(&q->mu, NULL);
+    return q;
+  }
+  q = malloc(sizeof(*q));
+  if (!q)
+    return NULL;
+  memset(q, 0, offsetof(http_req_t, arena));
+  pthread_mutex_init(&q->mu, NULL);
+  return q;
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -509,14 +553,12 @@ static enum MHD_Result append_body(http_req_t *q, const char *data, size_t n) {
 static enum MHD_Result first_call(http_server_t *h, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   void **con_cls) {
-  http_req_t *q = malloc(sizeof(*q));
+  http_req_t *q = req_get(h);
   if (!q)
     return MHD_NO;
-  memset(q, 0, offsetof(http_req_t, arena));
   http_arena_init(&q->arena);
   atomic_init(&q->refs, 1);
   atomic_init(&q->mhd_done, false);
-  pthread_mutex_init(&q->mu, NULL);
   q->h = h;
   q->conn = c;
   q->state = ST_BODY;
@@ -694,6 +736,7 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   h->srv = s;
   h->opts = *o;
+  pthread_mutex_init(&h->pool_mu, NULL);
   if (h->opts.thread_count == 0)
     h->opts.thread_count = 1;
   if (h->opts.max_input_size == 0)
@@ -756,5 +799,13 @@ void http_server_free(http_server_t *h) {
     MHD_destroy_response(h->not_found);
   if (h->not_allowed)
     MHD_destroy_response(h->not_allowed);
+  while (h->pool) {
+    http_req_t *q = h->pool;
+    h->pool = q->pool_next;
+    http_buf_deinit(&q->out);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+  }
+  pthread_mutex_destroy(&h->pool_mu);
   free(h);
 }
