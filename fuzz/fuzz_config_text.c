@@ -12,9 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ProtobufCMessage *m = NULL;
-  inferd_status_t *st = cfg_text_parse(&inference__model_config__descriptor,
-                                       (const char *)data, size, "fuzz.pbtxt",
-                                       &m);
+  inferd_status_t *st =
+      cfg_text_parse(&inference__model_config__descriptor, (const char *)data,
+                     size, "fuzz.pbtxt", &m);
   if (st) {
     inferd_status_free(st);
     return 0;

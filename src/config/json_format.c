@@ -73,14 +73,30 @@ static void put_json_string(jbuf_t *b, const char *s, size_t n) {
     put(b, s + run, i - run);
     run = i + 1;
     switch (c) {
-    case '"': puts_(b, "\\\""); break;
-    case '\\': puts_(b, "\\\\"); break;
-    case '\n': puts_(b, "\\n"); break;
-    case '\t': puts_(b, "\\t"); break;
-    case '\r': puts_(b, "\\r"); break;
-    case '\b': puts_(b, "\\b"); break;
-    case '\f': puts_(b, "\\f"); break;
-    default: putf(b, "\\u%04x", c); break;
+    case '"':
+      puts_(b, "\\\"");
+      break;
+    case '\\':
+      puts_(b, "\\\\");
+      break;
+    case '\n':
+      puts_(b, "\\n");
+      break;
+    case '\t':
+      puts_(b, "\\t");
+      break;
+    case '\r':
+      puts_(b, "\\r");
+      break;
+    case '\b':
+      puts_(b, "\\b");
+      break;
+    case '\f':
+      puts_(b, "\\f");
+      break;
+    default:
+      putf(b, "\\u%04x", c);
+      break;
     }
   }
   put(b, s + run, n - run);
@@ -274,7 +290,8 @@ inferd_status_t *cfg_json_print(const ProtobufCMessage *msg, char **out,
   return NULL;
 }
 
-/* ---- reader --------------------------------------------------------------- */
+/* ---- reader ---------------------------------------------------------------
+ */
 
 typedef struct jpath {
   char v[512];
@@ -289,8 +306,8 @@ static size_t path_push(jpath_t *p, const char *fmt, ...) {
   int n = vsnprintf(p->v + p->n, sizeof(p->v) - p->n, fmt, ap);
   va_end(ap);
   if (n > 0)
-    p->n = p->n + (size_t)n < sizeof(p->v) ? p->n + (size_t)n
-                                           : sizeof(p->v) - 1;
+    p->n =
+        p->n + (size_t)n < sizeof(p->v) ? p->n + (size_t)n : sizeof(p->v) - 1;
   return old;
 }
 static void path_pop(jpath_t *p, size_t old) {
@@ -312,14 +329,21 @@ static inferd_status_t *jerr(const jpath_t *p, const char *fmt, ...) {
 
 static const char *jtype(const json_t *v) {
   switch (json_typeof(v)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a number";
+  case JSON_OBJECT:
+    return "an object";
+  case JSON_ARRAY:
+    return "an array";
+  case JSON_STRING:
+    return "a string";
+  case JSON_INTEGER:
+    return "an integer";
+  case JSON_REAL:
+    return "a number";
   case JSON_TRUE:
-  case JSON_FALSE: return "a boolean";
-  default: return "null";
+  case JSON_FALSE:
+    return "a boolean";
+  default:
+    return "null";
   }
 }
 
@@ -384,8 +408,7 @@ static inferd_status_t *read_scalar(const json_t *v,
   case PROTOBUF_C_TYPE_UINT32:
   case PROTOBUF_C_TYPE_FIXED32: {
     if (!json_int(v, true, &s, &u) || u > UINT32_MAX)
-      return jerr(path, "expected a 32-bit unsigned integer, got %s",
-                  jtype(v));
+      return jerr(path, "expected a 32-bit unsigned integer, got %s", jtype(v));
     uint32_t x = (uint32_t)u;
     memcpy(dst, &x, 4);
     return NULL;
@@ -400,8 +423,7 @@ static inferd_status_t *read_scalar(const json_t *v,
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
     if (!json_int(v, true, &s, &u))
-      return jerr(path, "expected a 64-bit unsigned integer, got %s",
-                  jtype(v));
+      return jerr(path, "expected a 64-bit unsigned integer, got %s", jtype(v));
     memcpy(dst, &u, 8);
     return NULL;
   case PROTOBUF_C_TYPE_FLOAT:
@@ -454,8 +476,7 @@ static inferd_status_t *read_scalar(const json_t *v,
         return jerr(path, "unknown value \"%.60s\" for enum \"%s\"", str,
                     ed->name);
       x = ev->value;
-    } else if (json_int(v, false, &s, &u) && s >= INT32_MIN &&
-               s <= INT32_MAX) {
+    } else if (json_int(v, false, &s, &u) && s >= INT32_MIN && s <= INT32_MAX) {
       x = (int32_t)s;
     } else {
       return jerr(path, "expected an enum name, got %s", jtype(v));
@@ -628,9 +649,8 @@ inferd_status_t *cfg_json_parse(const ProtobufCMessageDescriptor *desc,
   json_error_t je;
   json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
   if (!root)
-    return inferd_status_new(INFERD_INVALID_ARG,
-                             "config JSON:%d:%d: %s", je.line, je.column,
-                             je.text);
+    return inferd_status_new(INFERD_INVALID_ARG, "config JSON:%d:%d: %s",
+                             je.line, je.column, je.text);
   if (!json_is_object(root)) {
     json_decref(root);
     return inferd_status_new(INFERD_INVALID_ARG,

@@ -219,9 +219,10 @@ static inferd_status_t *autofill(const vctx_t *v) {
     else if (eq(c->backend, "tensorrt"))
       platform = "tensorrt_plan";
     else if (eq(c->backend, "pytorch"))
-      platform = has_file(vdir, c, "model.pt2") && !has_file(vdir, c, "model.pt")
-                     ? "torch_aoti"
-                     : "pytorch_libtorch";
+      platform =
+          has_file(vdir, c, "model.pt2") && !has_file(vdir, c, "model.pt")
+              ? "torch_aoti"
+              : "pytorch_libtorch";
     else if (eq(c->backend, "tensorflow")) {
       if (has_file(vdir, c, "model.savedmodel"))
         platform = "tensorflow_savedmodel";
@@ -289,7 +290,8 @@ static inferd_status_t *normalize(const vctx_t *v) {
     if (sb->strategy_choice_case ==
         INFERENCE__MODEL_SEQUENCE_BATCHING__STRATEGY_CHOICE__NOT_SET) {
       Inference__ModelSequenceBatching__StrategyDirect *d =
-          (Inference__ModelSequenceBatching__StrategyDirect *)cfg_message_new(&inference__model_sequence_batching__strategy_direct__descriptor);
+          (Inference__ModelSequenceBatching__StrategyDirect *)cfg_message_new(
+              &inference__model_sequence_batching__strategy_direct__descriptor);
       if (!d)
         return oom();
       sb->strategy_choice_case =
@@ -309,7 +311,8 @@ static inferd_status_t *normalize(const vctx_t *v) {
 
   /* pinned memory defaults */
   if (!c->optimization) {
-    c->optimization = (Inference__ModelOptimizationPolicy *)cfg_message_new(&inference__model_optimization_policy__descriptor);
+    c->optimization = (Inference__ModelOptimizationPolicy *)cfg_message_new(
+        &inference__model_optimization_policy__descriptor);
     if (!c->optimization)
       return oom();
   }
@@ -318,7 +321,9 @@ static inferd_status_t *normalize(const vctx_t *v) {
       &c->optimization->output_pinned_memory};
   for (int i = 0; i < 2; i++)
     if (!*pins[i]) {
-      *pins[i] = (Inference__ModelOptimizationPolicy__PinnedMemoryBuffer *)cfg_message_new(&inference__model_optimization_policy__pinned_memory_buffer__descriptor);
+      *pins[i] = (Inference__ModelOptimizationPolicy__PinnedMemoryBuffer *)
+          cfg_message_new(
+              &inference__model_optimization_policy__pinned_memory_buffer__descriptor);
       if (!*pins[i])
         return oom();
       (*pins[i])->enable = 1;
@@ -327,7 +332,8 @@ static inferd_status_t *normalize(const vctx_t *v) {
   /* instance groups */
   if (c->n_instance_group == 0) {
     Inference__ModelInstanceGroup *g =
-        (Inference__ModelInstanceGroup *)cfg_message_new(&inference__model_instance_group__descriptor);
+        (Inference__ModelInstanceGroup *)cfg_message_new(
+            &inference__model_instance_group__descriptor);
     if (!g)
       return oom();
     c->instance_group = malloc(sizeof(*c->instance_group));
@@ -448,20 +454,16 @@ static void dims_text(const int64_t *d, size_t n, char *buf, size_t cap) {
 }
 
 /* One input or output; kind "input"/"output". */
-static inferd_status_t *check_io(const vctx_t *v, const void *msg,
-                                 const char *kind, size_t idx,
-                                 const char *name, int data_type,
-                                 const int64_t *dims, size_t n_dims,
-                                 const Inference__ModelTensorReshape *reshape,
-                                 bool shape_tensor, bool non_linear,
-                                 int format) {
+static inferd_status_t *
+check_io(const vctx_t *v, const void *msg, const char *kind, size_t idx,
+         const char *name, int data_type, const int64_t *dims, size_t n_dims,
+         const Inference__ModelTensorReshape *reshape, bool shape_tensor,
+         bool non_linear, int format) {
   const cfg_model_t *c = v->cfg;
   char who[300];
-  snprintf(who, sizeof(who), "%s[%zu] \"%.200s\"", kind, idx,
-           name ? name : "");
+  snprintf(who, sizeof(who), "%s[%zu] \"%.200s\"", kind, idx, name ? name : "");
   if (empty(name))
-    return verr(v, msg, "name", 0, "%s[%zu]: \"name\" must be set", kind,
-                idx);
+    return verr(v, msg, "name", 0, "%s[%zu]: \"name\" must be set", kind, idx);
   if (data_type == INFERENCE__DATA_TYPE__TYPE_INVALID)
     return verr(v, msg, "data_type", 0,
                 "%s: \"data_type\" must be set (not TYPE_INVALID)", who);
@@ -472,8 +474,8 @@ static inferd_status_t *check_io(const vctx_t *v, const void *msg,
                 who);
   for (size_t i = 0; i < n_dims; i++)
     if (dims[i] < 1 && dims[i] != -1)
-      return verr(v, msg, "dims", i, "%s: dims must be >= 1 or -1, got %" PRId64,
-                  who, dims[i]);
+      return verr(v, msg, "dims", i,
+                  "%s: dims must be >= 1 or -1, got %" PRId64, who, dims[i]);
   if (format == INFERENCE__MODEL_INPUT__FORMAT__FORMAT_NHWC ||
       format == INFERENCE__MODEL_INPUT__FORMAT__FORMAT_NCHW) {
     if (n_dims != 3)
@@ -585,9 +587,9 @@ static inferd_status_t *check_preferred(const vctx_t *v, const void *msg,
 
 static inferd_status_t *check_dynamic(const vctx_t *v) {
   const Inference__ModelDynamicBatching *db = v->cfg->dynamic_batching;
-  inferd_status_t *st = check_preferred(v, db, "dynamic_batching",
-                                        db->preferred_batch_size,
-                                        db->n_preferred_batch_size);
+  inferd_status_t *st =
+      check_preferred(v, db, "dynamic_batching", db->preferred_batch_size,
+                      db->n_preferred_batch_size);
   if (st)
     return st;
   if (db->priority_levels == 0) {
@@ -626,7 +628,8 @@ static inferd_status_t *check_dynamic(const vctx_t *v) {
                  db->default_queue_policy->timeout_action ==
                      INFERENCE__MODEL_QUEUE_POLICY__TIMEOUT_ACTION__DELAY;
     for (size_t i = 0; i < db->n_priority_queue_policy; i++) {
-      const Inference__ModelQueuePolicy *q = db->priority_queue_policy[i]->value;
+      const Inference__ModelQueuePolicy *q =
+          db->priority_queue_policy[i]->value;
       if (q && q->timeout_action ==
                    INFERENCE__MODEL_QUEUE_POLICY__TIMEOUT_ACTION__DELAY)
         delay = true;
@@ -736,9 +739,7 @@ static inferd_status_t *check_groups(const vctx_t *v) {
     } else if (g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_CPU ||
                g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_MODEL) {
       if (g->n_gpus > 0)
-        return verr(v, g, "gpus", 0,
-                    "%s: kind %s must not list GPUs",
-                    who,
+        return verr(v, g, "gpus", 0, "%s: kind %s must not list GPUs", who,
                     g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_CPU
                         ? "KIND_CPU"
                         : "KIND_MODEL");
@@ -788,8 +789,7 @@ static inferd_status_t *check_ensemble(const vctx_t *v) {
                   "ensemble_scheduling requires platform \"ensemble\"");
     return NULL;
   }
-  if (!sched || !c->ensemble_scheduling ||
-      c->ensemble_scheduling->n_step == 0)
+  if (!sched || !c->ensemble_scheduling || c->ensemble_scheduling->n_step == 0)
     return verr(v, c, "platform", 0,
                 "an ensemble needs ensemble_scheduling with at least one "
                 "step");
@@ -829,8 +829,8 @@ static inferd_status_t *check_ensemble(const vctx_t *v) {
   for (size_t i = 0; i < c->n_input; i++) {
     bool used = false;
     for (size_t s = 0; s < e->n_step && !used; s++)
-      used = in_map((void *const *)e->step[s]->input_map, e->step[s]->n_input_map,
-                    c->input[i]->name);
+      used = in_map((void *const *)e->step[s]->input_map,
+                    e->step[s]->n_input_map, c->input[i]->name);
     if (!used)
       return verr(v, c->input[i], "name", 0,
                   "ensemble input \"%s\" is not used by any step",
@@ -925,8 +925,7 @@ inferd_status_t *cfg_complete(const cfg_load_options_t *opts,
   return cfg_complete_at(opts, cfg, label, NULL);
 }
 
-static inferd_status_t *read_file(const char *path, char **data,
-                                  size_t *len) {
+static inferd_status_t *read_file(const char *path, char **data, size_t *len) {
   *data = NULL;
   *len = 0;
   FILE *f = fopen(path, "rb");
@@ -1002,8 +1001,8 @@ inferd_status_t *cfg_load(const cfg_load_options_t *opts, cfg_model_t **out) {
   if (stat(path, &sb) != 0) {
     if (errno != ENOENT || !opts->autocomplete) {
       st = inferd_status_new(
-          errno == ENOENT ? INFERD_NOT_FOUND : INFERD_INVALID_ARG,
-          "%s: %s%s", path, strerror(errno),
+          errno == ENOENT ? INFERD_NOT_FOUND : INFERD_INVALID_ARG, "%s: %s%s",
+          path, strerror(errno),
           errno == ENOENT ? " (a config file is required when auto-complete "
                             "is off, i.e. with strict model config)"
                           : "");

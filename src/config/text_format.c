@@ -8,14 +8,14 @@
  * and nothing leaks. Every error names file:line:column and the field.
  */
 #include <ctype.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <strings.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config_internal.h"
 
@@ -83,7 +83,8 @@ static void tok_text(const tok_t *t, char *buf, size_t cap) {
   buf[j] = '\0';
 }
 
-/* ---- lexer ---------------------------------------------------------------- */
+/* ---- lexer ----------------------------------------------------------------
+ */
 
 static void adv(parser_t *ps) {
   if (*ps->p == '\n') {
@@ -126,8 +127,8 @@ static int next(parser_t *ps) {
   } else if (isdigit(c) || (c == '.' && ps->p + 1 < ps->end &&
                             isdigit((unsigned char)ps->p[1]))) {
     t->kind = T_NUM;
-    bool hex = c == '0' && ps->p + 1 < ps->end &&
-               (ps->p[1] == 'x' || ps->p[1] == 'X');
+    bool hex =
+        c == '0' && ps->p + 1 < ps->end && (ps->p[1] == 'x' || ps->p[1] == 'X');
     while (ps->p < ps->end) {
       unsigned char d = (unsigned char)*ps->p;
       if (is_ident_char(d) || d == '.') {
@@ -283,17 +284,39 @@ static int decode_string(parser_t *ps, const ProtobufCFieldDescriptor *f,
     col += 2;
     char out;
     switch (c) {
-    case 'n': out = '\n'; break;
-    case 't': out = '\t'; break;
-    case 'r': out = '\r'; break;
-    case 'a': out = '\a'; break;
-    case 'b': out = '\b'; break;
-    case 'f': out = '\f'; break;
-    case 'v': out = '\v'; break;
-    case '\\': out = '\\'; break;
-    case '\'': out = '\''; break;
-    case '"': out = '"'; break;
-    case '?': out = '?'; break;
+    case 'n':
+      out = '\n';
+      break;
+    case 't':
+      out = '\t';
+      break;
+    case 'r':
+      out = '\r';
+      break;
+    case 'a':
+      out = '\a';
+      break;
+    case 'b':
+      out = '\b';
+      break;
+    case 'f':
+      out = '\f';
+      break;
+    case 'v':
+      out = '\v';
+      break;
+    case '\\':
+      out = '\\';
+      break;
+    case '\'':
+      out = '\'';
+      break;
+    case '"':
+      out = '"';
+      break;
+    case '?':
+      out = '?';
+      break;
     case 'x':
     case 'X': {
       int v = 0, nd = 0;
@@ -476,8 +499,7 @@ static int parse_floating(parser_t *ps, const ProtobufCFieldDescriptor *f,
     return -1;
   tok_t vt = ps->tok;
   double d;
-  if (vt.kind == T_IDENT &&
-      (tok_ieq(&vt, "inf") || tok_ieq(&vt, "infinity"))) {
+  if (vt.kind == T_IDENT && (tok_ieq(&vt, "inf") || tok_ieq(&vt, "infinity"))) {
     d = INFINITY;
   } else if (vt.kind == T_IDENT && tok_ieq(&vt, "nan")) {
     d = NAN;
@@ -500,8 +522,8 @@ static int parse_floating(parser_t *ps, const ProtobufCFieldDescriptor *f,
       errno = 0;
       char *end = NULL;
       d = strtod(buf, &end);
-      if (end != buf + n || n == 0 || !(isdigit((unsigned char)buf[0]) ||
-                                         buf[0] == '.'))
+      if (end != buf + n || n == 0 ||
+          !(isdigit((unsigned char)buf[0]) || buf[0] == '.'))
         return expected(ps, f, &start, &vt);
     }
   } else {
@@ -531,7 +553,8 @@ static int parse_bool(parser_t *ps, const ProtobufCFieldDescriptor *f,
     *dst = 1;
   } else if (t.kind == T_IDENT && t.len == 1 && t.s[0] == 'f') {
     *dst = 0;
-  } else if (t.kind == T_NUM && t.len == 1 && (t.s[0] == '0' || t.s[0] == '1')) {
+  } else if (t.kind == T_NUM && t.len == 1 &&
+             (t.s[0] == '0' || t.s[0] == '1')) {
     *dst = t.s[0] == '1';
   } else {
     return expected(ps, f, &t, &t);
@@ -605,8 +628,7 @@ static int record(parser_t *ps, const ProtobufCMessage *msg,
   return 0;
 }
 
-static int parse_message_body(parser_t *ps, ProtobufCMessage *msg,
-                              char close);
+static int parse_message_body(parser_t *ps, ProtobufCMessage *msg, char close);
 
 /* Parses one value of field f into slot dst (scalar storage of f's type).
  * For strings/bytes/messages the allocated value is stored in dst at once. */
@@ -716,8 +738,8 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
   if (!f) {
     char buf[64];
     tok_text(&key, buf, sizeof(buf));
-    return fail_at(ps, key.line, key.col,
-                   "unknown field %s in message \"%s\"", buf, desc->name);
+    return fail_at(ps, key.line, key.col, "unknown field %s in message \"%s\"",
+                   buf, desc->name);
   }
   size_t fi = (size_t)(f - desc->fields);
   bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
@@ -782,8 +804,8 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
                         f->type == PROTOBUF_C_TYPE_MESSAGE ? &key : NULL);
   void *dst = (char *)msg + f->offset;
   if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
-      f->type != PROTOBUF_C_TYPE_MESSAGE &&
-      f->type != PROTOBUF_C_TYPE_STRING && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+      f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING &&
+      !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
     *(protobuf_c_boolean *)((char *)msg + f->quantifier_offset) = 1;
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
     /* clear the union slot so a failed value leaves nothing dangling */
@@ -802,8 +824,7 @@ static int parse_field(parser_t *ps, ProtobufCMessage *msg,
 }
 
 /* Fields until `close` (or end of input when close is 0). */
-static int parse_message_body(parser_t *ps, ProtobufCMessage *msg,
-                              char close) {
+static int parse_message_body(parser_t *ps, ProtobufCMessage *msg, char close) {
   size_t nf = msg->descriptor->n_fields;
   unsigned char *seen = calloc(nf ? nf : 1, 1);
   if (!seen) {

@@ -51,10 +51,11 @@ static void test_print(void) {
               "\"priority_queue_policy\":{\"1\":{\"timeout_action\":"
               "\"REJECT\",\"default_timeout_microseconds\":0,"
               "\"allow_timeout_override\":false,\"max_queue_size\":3}}}");
-  expect_json(&inference__model_metrics__metric_control__histogram_options__descriptor,
-              "buckets: [ 0.1, 2, -1.5e300, inf, -inf, nan ]",
-              "{\"buckets\":[0.1,2,-1.5e+300,\"Infinity\",\"-Infinity\","
-              "\"NaN\"]}");
+  expect_json(
+      &inference__model_metrics__metric_control__histogram_options__descriptor,
+      "buckets: [ 0.1, 2, -1.5e300, inf, -inf, nan ]",
+      "{\"buckets\":[0.1,2,-1.5e+300,\"Infinity\",\"-Infinity\","
+      "\"NaN\"]}");
   expect_json(&inference__model_sequence_batching__strategy_direct__descriptor,
               "minimum_slot_utilization: 0.1",
               "{\"max_queue_delay_microseconds\":0,"
@@ -124,15 +125,14 @@ static void test_round_trip(void) {
 }
 
 static void test_parse_forms(void) {
-  const char *j =
-      "{\"name\":\"m\",\"maxBatchSize\":4,\"max_batch_size\":null,"
-      "\"input\":[{\"name\":\"x\",\"data_type\":\"type_fp32\","
-      "\"dims\":[\"-1\",3]}],"
-      "\"dynamic_batching\":{\"max_queue_delay_microseconds\":"
-      "\"18446744073709551615\",\"priority_queue_policy\":{\"2\":"
-      "{\"timeout_action\":\"delay\"}}},"
-      "\"parameters\":{\"p\":{\"string_value\":\"v\"}},"
-      "\"instance_group\":[{\"kind\":2,\"count\":3.0}]}";
+  const char *j = "{\"name\":\"m\",\"maxBatchSize\":4,\"max_batch_size\":null,"
+                  "\"input\":[{\"name\":\"x\",\"data_type\":\"type_fp32\","
+                  "\"dims\":[\"-1\",3]}],"
+                  "\"dynamic_batching\":{\"max_queue_delay_microseconds\":"
+                  "\"18446744073709551615\",\"priority_queue_policy\":{\"2\":"
+                  "{\"timeout_action\":\"delay\"}}},"
+                  "\"parameters\":{\"p\":{\"string_value\":\"v\"}},"
+                  "\"instance_group\":[{\"kind\":2,\"count\":3.0}]}";
   ProtobufCMessage *m = NULL;
   inferd_status_t *st =
       cfg_json_parse(&inference__model_config__descriptor, j, strlen(j), &m);

@@ -21,8 +21,7 @@ static void write_file(const char *path, const char *text) {
 
 /* Creates <root>/<name>/ with config (NULL: none) and version 1 holding
  * `file` (NULL: empty; a name ending in '/' becomes a directory). */
-static void make_model(const char *name, const char *config,
-                       const char *file) {
+static void make_model(const char *name, const char *config, const char *file) {
   char p[512];
   snprintf(p, sizeof(p), "%s/%s", root, name);
   mkdir(p, 0755);
@@ -42,8 +41,8 @@ static void make_model(const char *name, const char *config,
   }
 }
 
-static inferd_status_t *load(const char *name, bool autocomplete,
-                             int32_t gpus, cfg_model_t **out) {
+static inferd_status_t *load(const char *name, bool autocomplete, int32_t gpus,
+                             cfg_model_t **out) {
   static char dir[512];
   snprintf(dir, sizeof(dir), "%s/%s", root, name);
   cfg_load_options_t o = {.model_dir = dir,
@@ -198,12 +197,12 @@ static void test_autofill(void) {
 }
 
 static void test_normalise(void) {
-  cfg_model_t *c = load_ok(
-      "norm",
-      "backend: \"identity\" max_batch_size: 16 dynamic_batching { }\n"
-      "instance_group [ { count: 0 }, { name: \"g\" kind: KIND_AUTO "
-      "gpus: [ 1 ] }, { kind: KIND_MODEL count: 3 } ]",
-      NULL, 2);
+  cfg_model_t *c =
+      load_ok("norm",
+              "backend: \"identity\" max_batch_size: 16 dynamic_batching { }\n"
+              "instance_group [ { count: 0 }, { name: \"g\" kind: KIND_AUTO "
+              "gpus: [ 1 ] }, { kind: KIND_MODEL count: 3 } ]",
+              NULL, 2);
   if (c) {
     CHECK(c->dynamic_batching->n_preferred_batch_size == 1);
     CHECK(c->dynamic_batching->preferred_batch_size[0] == 16);
@@ -327,8 +326,8 @@ static void test_validation_errors(void) {
   load_err("dirname", "name: \"other\"\nbackend: \"identity\"", NULL, 0, E,
            "dirname/config.pbtxt:1:7: name \"other\" does not match the "
            "model directory name \"dirname\"");
-  load_err("pair", "backend: \"pytorch\"\nplatform: \"onnxruntime_onnx\"",
-           NULL, 0, E,
+  load_err("pair", "backend: \"pytorch\"\nplatform: \"onnxruntime_onnx\"", NULL,
+           0, E,
            "pair/config.pbtxt:2:11: unexpected 'platform' and 'backend' pair: "
            "platform \"onnxruntime_onnx\" does not go with backend "
            "\"pytorch\"");
@@ -486,9 +485,8 @@ static void test_validation_errors(void) {
            NULL, 1, E,
            "cpugpu/config.pbtxt:2:51: instance_group[0] \"x\": kind KIND_CPU "
            "must not list GPUs");
-  load_err("autogpu",
-           "backend: \"identity\"\ninstance_group { gpus: [ 0 ] }", NULL, 0,
-           E,
+  load_err("autogpu", "backend: \"identity\"\ninstance_group { gpus: [ 0 ] }",
+           NULL, 0, E,
            "autogpu/config.pbtxt:2:26: instance_group[0] \"autogpu_0\": kind "
            "KIND_CPU must not list GPUs");
   load_err("profile",
@@ -498,13 +496,12 @@ static void test_validation_errors(void) {
            "profile/config.pbtxt:2:34: instance_group[0] \"profile_0\": "
            "profile must be a non-negative integer, got \"x\"");
   load_err("profile2",
-           "backend: \"identity\"\ninstance_group { profile: \"0\" }", NULL,
-           0, E,
+           "backend: \"identity\"\ninstance_group { profile: \"0\" }", NULL, 0,
+           E,
            "profile2/config.pbtxt:2:27: instance_group[0] \"profile2_0\": "
            "\"profile\" is only supported for TensorRT models");
-  load_err("spec",
-           "backend: \"identity\"\nversion_policy { specific { } }", NULL, 0,
-           E,
+  load_err("spec", "backend: \"identity\"\nversion_policy { specific { } }",
+           NULL, 0, E,
            "spec/config.pbtxt:2:18: version_policy.specific: at least one "
            "version is required");
   load_err("specneg",

@@ -78,13 +78,15 @@ static void test_doc_fixtures(void) {
   c = parse_ok(t);
   free(t);
   if (c) {
-    CHECK(c->version_policy && c->version_policy->policy_choice_case ==
-                                   INFERENCE__MODEL_VERSION_POLICY__POLICY_CHOICE_LATEST);
+    CHECK(c->version_policy &&
+          c->version_policy->policy_choice_case ==
+              INFERENCE__MODEL_VERSION_POLICY__POLICY_CHOICE_LATEST);
     CHECK(c->version_policy->latest->num_versions == 2);
     CHECK(c->input[1]->optional);
     CHECK(strcmp(c->output[0]->label_filename, "labels.txt") == 0);
     CHECK(c->n_instance_group == 2);
-    CHECK(c->instance_group[0]->n_gpus == 1 && c->instance_group[0]->gpus[0] == 0);
+    CHECK(c->instance_group[0]->n_gpus == 1 &&
+          c->instance_group[0]->gpus[0] == 0);
     CHECK(c->scheduling_choice_case ==
           INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_DYNAMIC_BATCHING);
     const Inference__ModelDynamicBatching *db = c->dynamic_batching;
@@ -132,7 +134,8 @@ static void test_syntax_forms(void) {
   CHECK(c->input[0]->n_dims == 2 && c->input[0]->dims[1] == 2);
   CHECK(c->input[1]->data_type == INFERENCE__DATA_TYPE__TYPE_INT64);
   CHECK(c->n_output == 2 && strcmp(c->output[1]->name, "p") == 0);
-  CHECK(c->instance_group[0]->n_gpus == 3 && c->instance_group[0]->gpus[2] == 2);
+  CHECK(c->instance_group[0]->n_gpus == 3 &&
+        c->instance_group[0]->gpus[2] == 2);
   CHECK(c->instance_group[0]->n_profile == 2);
   CHECK(c->n_metric_tags == 2 && strcmp(c->metric_tags[1]->value, "v2") == 0);
   cfg_free(c);
@@ -148,7 +151,8 @@ static void test_syntax_forms(void) {
     CHECK(c->sequence_batching->max_sequence_idle_microseconds == 5000000);
     CHECK(c->sequence_batching->strategy_choice_case ==
           INFERENCE__MODEL_SEQUENCE_BATCHING__STRATEGY_CHOICE_DIRECT);
-    CHECK(c->sequence_batching->control_input[0]->control[0]
+    CHECK(c->sequence_batching->control_input[0]
+              ->control[0]
               ->int32_false_true[1] == 1);
     cfg_free(c);
   }
@@ -169,8 +173,9 @@ static void test_syntax_forms(void) {
   if (c) {
     CHECK(c->dynamic_batching->n_priority_queue_policy == 1);
     CHECK(c->dynamic_batching->priority_queue_policy[0]->key == 2);
-    CHECK(c->dynamic_batching->priority_queue_policy[0]->value->timeout_action ==
-          INFERENCE__MODEL_QUEUE_POLICY__TIMEOUT_ACTION__DELAY);
+    CHECK(
+        c->dynamic_batching->priority_queue_policy[0]->value->timeout_action ==
+        INFERENCE__MODEL_QUEUE_POLICY__TIMEOUT_ACTION__DELAY);
     cfg_free(c);
   }
   /* empty text: an all-default message */
@@ -208,7 +213,8 @@ static void test_scalars(void) {
   CHECK(!c->instance_group[4]->passive && c->instance_group[5]->passive);
   const double *b =
       c->model_metrics->metric_control[0]->histogram_options->buckets;
-  CHECK(c->model_metrics->metric_control[0]->histogram_options->n_buckets == 10);
+  CHECK(c->model_metrics->metric_control[0]->histogram_options->n_buckets ==
+        10);
   CHECK(b[0] == 1.5 && b[1] == -2000.0 && isinf(b[2]) && b[2] > 0);
   CHECK(isinf(b[3]) && b[3] < 0 && isnan(b[4]) && b[5] == 0.5);
   CHECK(b[6] == 0.01 && b[7] == 3.0 && b[8] == 2.5 && isinf(b[9]) && b[9] < 0);
@@ -235,9 +241,9 @@ static void test_scalars(void) {
 }
 
 static void test_strings(void) {
-  cfg_model_t *c = parse_ok(
-      "name: \"a\\n\\t\\\\\\\"\\'\\x41\\101\\u00e9\" \"-\" 'x'\n"
-      "backend: \"\"");
+  cfg_model_t *c =
+      parse_ok("name: \"a\\n\\t\\\\\\\"\\'\\x41\\101\\u00e9\" \"-\" 'x'\n"
+               "backend: \"\"");
   if (!c)
     return;
   CHECK(strcmp(c->name, "a\n\t\\\"'AA\xc3\xa9-x") == 0);
@@ -340,8 +346,8 @@ static void test_errors(void) {
 static void test_other_message(void) {
   ProtobufCMessage *m = NULL;
   const char *t = "name: \"x\" data_type: TYPE_BOOL dims: [1, 2]";
-  inferd_status_t *st = cfg_text_parse(&inference__model_output__descriptor,
-                                       t, strlen(t), "o.pbtxt", &m);
+  inferd_status_t *st = cfg_text_parse(&inference__model_output__descriptor, t,
+                                       strlen(t), "o.pbtxt", &m);
   CHECK(st == NULL && m != NULL);
   if (m) {
     const Inference__ModelOutput *o = (const Inference__ModelOutput *)m;
