@@ -62,7 +62,8 @@ static enum MHD_Result server_metadata(http_req_t *q) {
 
 static json_t *tensors_json(inferd_model_t *m, bool outputs) {
   json_t *a = json_array();
-  size_t n = outputs ? inferd_model_output_count(m) : inferd_model_input_count(m);
+  size_t n =
+      outputs ? inferd_model_output_count(m) : inferd_model_input_count(m);
   bool batch = inferd_model_max_batch_size(m) > 0;
   for (size_t i = 0; i < n; i++) {
     const char *name;
@@ -134,8 +135,8 @@ static enum MHD_Result model_config(http_req_t *q) {
   char *copy = malloc(len ? len : 1);
   if (!copy) {
     inferd_model_release(m);
-    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
-                                                 "out of memory"));
+    return http_queue_error(
+        q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
   }
   if (len)
     memcpy(copy, cfg, len);
@@ -305,8 +306,8 @@ static enum MHD_Result repo_load_unload(http_req_t *q, bool load) {
   }
   char *name = model_name_z(q);
   if (!name)
-    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
-                                                 "out of memory"));
+    return http_queue_error(
+        q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
   return http_req_run_repo_op(q, name, config, dependents);
 }
 
@@ -391,9 +392,9 @@ static enum MHD_Result logging(http_req_t *q) {
 }
 
 static enum MHD_Result not_yet(http_req_t *q, const char *what) {
-  return http_queue_error(q, inferd_status_new(INFERD_UNSUPPORTED,
-                                               "%s is not supported yet",
-                                               what));
+  return http_queue_error(
+      q,
+      inferd_status_new(INFERD_UNSUPPORTED, "%s is not supported yet", what));
 }
 
 enum MHD_Result http_endpoint_handle(http_req_t *q) {

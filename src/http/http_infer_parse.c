@@ -26,7 +26,8 @@
 
 #define MAX_DIMS 64
 
-static inferd_status_t *bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inferd_status_t *bad(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static inferd_status_t *bad(const char *fmt, ...) {
   char msg[512];
@@ -70,14 +71,15 @@ inferd_status_t *http_parse_header_length(const char *value, size_t body_len,
   return NULL;
 }
 
-/* ---- JSON data conversion ------------------------------------------------- */
+/* ---- JSON data conversion -------------------------------------------------
+ */
 
 typedef struct conv {
   const http_input_t *in;
-  char *out;      /* destination buffer */
-  size_t count;   /* elements written */
-  size_t max;     /* elements expected (fixed size types) */
-  size_t bytes;   /* BYTES: bytes written */
+  char *out;    /* destination buffer */
+  size_t count; /* elements written */
+  size_t max;   /* elements expected (fixed size types) */
+  size_t bytes; /* BYTES: bytes written */
 } conv_t;
 
 static void shape_str(const http_input_t *in, char *buf, size_t n) {
@@ -117,13 +119,13 @@ static bool uint64_value(json_t *v, uint64_t *out) {
 
 static inferd_status_t *elem_error(const conv_t *c, json_t *v,
                                    const char *what) {
-  const char *kind = json_is_integer(v)  ? "integer"
-                     : json_is_real(v)   ? "number"
-                     : json_is_string(v) ? "string"
+  const char *kind = json_is_integer(v)   ? "integer"
+                     : json_is_real(v)    ? "number"
+                     : json_is_string(v)  ? "string"
                      : json_is_boolean(v) ? "boolean"
-                     : json_is_null(v)   ? "null"
-                     : json_is_object(v) ? "object"
-                                         : "array";
+                     : json_is_null(v)    ? "null"
+                     : json_is_object(v)  ? "object"
+                                          : "array";
   if (!*what && json_is_integer(v))
     return bad("input \"%.*s\": element %zu: value %" JSON_INTEGER_FORMAT
                " is out of range for %s",
@@ -276,8 +278,8 @@ static inferd_status_t *convert_data(http_arena_t *a, http_input_t *in,
                (int)in->name_len, in->name, inferd_datatype_name(in->dt));
   size_t expect;
   if (!shape_count(in, &expect))
-    return bad("input \"%.*s\": shape has too many elements",
-               (int)in->name_len, in->name);
+    return bad("input \"%.*s\": shape has too many elements", (int)in->name_len,
+               in->name);
   conv_t c = {.in = in, .max = expect};
   char shp[256];
   if (in->dt == INFERD_TYPE_BYTES) {
@@ -328,7 +330,8 @@ too_big:
              (int)in->name_len, in->name, max_input_size);
 }
 
-/* ---- request structure ---------------------------------------------------- */
+/* ---- request structure ----------------------------------------------------
+ */
 
 static inferd_status_t *parse_shape(http_arena_t *a, http_input_t *in,
                                     json_t *shape) {
@@ -373,13 +376,13 @@ static inferd_status_t *parse_input(http_arena_t *a, json_t *j, size_t idx,
   in->name_len = json_string_length(name);
   json_t *dt = json_object_get(j, "datatype");
   if (!json_is_string(dt))
-    return bad("input \"%.*s\": missing string \"datatype\"",
-               (int)in->name_len, in->name);
-  in->dt = inferd_datatype_from_name(json_string_value(dt),
-                                     json_string_length(dt));
+    return bad("input \"%.*s\": missing string \"datatype\"", (int)in->name_len,
+               in->name);
+  in->dt =
+      inferd_datatype_from_name(json_string_value(dt), json_string_length(dt));
   if (in->dt == INFERD_TYPE_INVALID)
-    return bad("input \"%.*s\": unknown datatype \"%.32s\"",
-               (int)in->name_len, in->name, json_string_value(dt));
+    return bad("input \"%.*s\": unknown datatype \"%.32s\"", (int)in->name_len,
+               in->name, json_string_value(dt));
   json_t *shape = json_object_get(j, "shape");
   if (!shape)
     return bad("input \"%.*s\": missing \"shape\"", (int)in->name_len,
@@ -393,8 +396,7 @@ static inferd_status_t *parse_input(http_arena_t *a, json_t *j, size_t idx,
     return bad("input \"%.*s\": \"parameters\" must be an object",
                (int)in->name_len, in->name);
   json_t *bds = params ? json_object_get(params, "binary_data_size") : NULL;
-  json_t *shm = params ? json_object_get(params, "shared_memory_region")
-                       : NULL;
+  json_t *shm = params ? json_object_get(params, "shared_memory_region") : NULL;
   json_t *data = json_object_get(j, "data");
   int n_src = (data != NULL) + (bds != NULL) + (shm != NULL);
   if (n_src != 1)
@@ -580,12 +582,13 @@ static char *quote_big_ints(const char *s, size_t n, size_t *out_len) {
       i++;
       continue;
     }
-    if (c >= '0' && c <= '9' && (i == 0 || !(s[i - 1] >= '0' && s[i - 1] <= '9') )) {
+    if (c >= '0' && c <= '9' &&
+        (i == 0 || !(s[i - 1] >= '0' && s[i - 1] <= '9'))) {
       size_t j = i;
       while (j < n && s[j] >= '0' && s[j] <= '9')
         j++;
-      bool is_int = j - i >= 19 && (j == n || (s[j] != '.' && s[j] != 'e' &&
-                                               s[j] != 'E')) &&
+      bool is_int = j - i >= 19 &&
+                    (j == n || (s[j] != '.' && s[j] != 'e' && s[j] != 'E')) &&
                     (i == 0 || s[i - 1] != '-');
       if (is_int) {
         char tmp[32];
@@ -726,9 +729,8 @@ fail:
 
 inferd_status_t *http_infer_parse_raw(http_arena_t *a, const char *body,
                                       size_t body_len, const char *name,
-                                      inferd_datatype_t dt,
-                                      const int64_t *dims, size_t n_dims,
-                                      int32_t max_batch_size,
+                                      inferd_datatype_t dt, const int64_t *dims,
+                                      size_t n_dims, int32_t max_batch_size,
                                       http_infer_t *out) {
   memset(out, 0, sizeof(*out));
   out->raw = true;

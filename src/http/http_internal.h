@@ -58,7 +58,8 @@ void http_buf_json_string(http_buf_t *b, const char *s, size_t n);
 /* {"error":"<msg>"} */
 void http_buf_error_json(http_buf_t *b, const char *msg);
 
-/* ---- router (reference §1.2) ---------------------------------------------- */
+/* ---- router (reference §1.2) ----------------------------------------------
+ */
 typedef enum http_route_id {
   HTTP_ROUTE_NOT_FOUND = 0,
   HTTP_ROUTE_METHOD_NOT_ALLOWED,
@@ -68,25 +69,25 @@ typedef enum http_route_id {
   HTTP_ROUTE_MODEL_METADATA,
   HTTP_ROUTE_MODEL_READY,
   HTTP_ROUTE_MODEL_CONFIG,
-  HTTP_ROUTE_MODEL_STATS,  /* model may be absent: /v2/models/stats */
+  HTTP_ROUTE_MODEL_STATS, /* model may be absent: /v2/models/stats */
   HTTP_ROUTE_INFER,
-  HTTP_ROUTE_GENERATE,     /* generate and generate_stream */
+  HTTP_ROUTE_GENERATE, /* generate and generate_stream */
   HTTP_ROUTE_REPO_INDEX,
   HTTP_ROUTE_REPO_LOAD,
   HTTP_ROUTE_REPO_UNLOAD,
-  HTTP_ROUTE_SHM,          /* system and CUDA shared memory, all verbs */
-  HTTP_ROUTE_TRACE,        /* global and per-model trace settings */
+  HTTP_ROUTE_SHM,   /* system and CUDA shared memory, all verbs */
+  HTTP_ROUTE_TRACE, /* global and per-model trace settings */
   HTTP_ROUTE_LOGGING,
 } http_route_id_t;
 
 typedef struct http_route {
   http_route_id_t id;
-  bool is_post;           /* the verb, for routes taking both */
-  const char *model;      /* points into the url; NULL when none */
+  bool is_post;      /* the verb, for routes taking both */
+  const char *model; /* points into the url; NULL when none */
   size_t model_len;
-  int64_t version;        /* -1 when not given */
-  bool version_overflow;  /* [0-9]+ but does not fit int64 */
-  bool has_repo;          /* /v2/repository/{repo}/... with repo non-empty */
+  int64_t version;       /* -1 when not given */
+  bool version_overflow; /* [0-9]+ but does not fit int64 */
+  bool has_repo;         /* /v2/repository/{repo}/... with repo non-empty */
 } http_route_t;
 
 /* Matches method and path (no query string) against the endpoint table. */
@@ -94,7 +95,8 @@ void http_route_match(const char *method, const char *url, http_route_t *r);
 /* True for the routes whose request body the handler reads. */
 bool http_route_takes_body(const http_route_t *r);
 
-/* ---- infer request (reference §1.6, §1.7, §1.16) --------------------------- */
+/* ---- infer request (reference §1.6, §1.7, §1.16) ---------------------------
+ */
 typedef struct http_input {
   const char *name; /* borrowed from the parsed JSON / model */
   size_t name_len;
@@ -159,9 +161,8 @@ inferd_status_t *http_infer_parse(http_arena_t *a, const char *body,
  * max_batch_size) (reference §1.7). */
 inferd_status_t *http_infer_parse_raw(http_arena_t *a, const char *body,
                                       size_t body_len, const char *name,
-                                      inferd_datatype_t dt,
-                                      const int64_t *dims, size_t n_dims,
-                                      int32_t max_batch_size,
+                                      inferd_datatype_t dt, const int64_t *dims,
+                                      size_t n_dims, int32_t max_batch_size,
                                       http_infer_t *out);
 void http_infer_deinit(http_infer_t *inf);
 

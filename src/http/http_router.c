@@ -164,8 +164,7 @@ void http_route_match(const char *method, const char *url, http_route_t *r) {
       match_model(s, n, r, verb);
   } else if (is(&s[1], "repository")) {
     match_repo(s, n, r, verb);
-  } else if (is(&s[1], "systemsharedmemory") ||
-             is(&s[1], "cudasharedmemory")) {
+  } else if (is(&s[1], "systemsharedmemory") || is(&s[1], "cudasharedmemory")) {
     match_shm(s, n, r, verb);
   } else if (is(&s[1], "trace")) {
     if (n == 3 && is(&s[2], "setting"))

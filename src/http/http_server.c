@@ -63,7 +63,7 @@ struct http_req {
   uint64_t content_length;
   char *body;
   size_t body_len, body_cap;
-  bool body_owned; /* malloc'd, else arena */
+  bool body_owned;    /* malloc'd, else arena */
   pthread_mutex_t mu; /* guards ireq against release vs. cancel */
   bool inflight;
   atomic_bool mhd_done;
@@ -74,7 +74,7 @@ struct http_req {
   json_t *json;               /* parsed body of non-infer POSTs */
   const char *load_config;    /* load: parameters.config */
   bool unload_dependents;
-  char *model_name;           /* NUL-terminated copy (arena) */
+  char *model_name; /* NUL-terminated copy (arena) */
   http_infer_t inf;
   http_buf_t out;
   struct http_req *pool_next;
@@ -160,8 +160,8 @@ enum MHD_Result http_queue_json(http_req_t *q, unsigned status, json_t *j) {
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (!s)
-    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
-                                                 "out of memory"));
+    return http_queue_error(
+        q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
   return http_queue_buf(q, status, s, strlen(s), "application/json");
 }
 
@@ -223,7 +223,8 @@ inferd_status_t *http_req_body_json(http_req_t *q, json_t **out) {
   return NULL;
 }
 
-/* ---- asynchronous work (infer, load/unload) ------------------------------- */
+/* ---- asynchronous work (infer, load/unload) -------------------------------
+ */
 
 static void suspend(http_req_t *q) {
   q->state = ST_WAIT;
@@ -319,15 +320,14 @@ static inferd_status_t *build_request(http_req_t *q, inferd_request_t *r) {
     const http_param_t *p = &inf->params[i];
     json_t *v = p->value;
     if (json_is_string(v))
-      st = inferd_request_set_param_string(r, p->key, p->key_len,
-                                           json_string_value(v),
-                                           json_string_length(v));
+      st = inferd_request_set_param_string(
+          r, p->key, p->key_len, json_string_value(v), json_string_length(v));
     else if (json_is_integer(v))
       st = inferd_request_set_param_int(r, p->key, p->key_len,
                                         json_integer_value(v));
     else if (json_is_boolean(v))
-      st = inferd_request_set_param_bool(r, p->key, p->key_len,
-                                         json_is_true(v));
+      st =
+          inferd_request_set_param_bool(r, p->key, p->key_len, json_is_true(v));
     else
       st = inferd_request_set_param_double(r, p->key, p->key_len,
                                            json_real_value(v));
@@ -450,8 +450,8 @@ static enum MHD_Result finish_infer(http_req_t *q) {
   struct MHD_IoVec *iov =
       http_arena_alloc(&q->arena, (n_outs + 1) * sizeof(*iov));
   if (!outs || !params || !iov)
-    return http_queue_error(q, inferd_status_new(INFERD_NO_MEMORY,
-                                                 "out of memory"));
+    return http_queue_error(
+        q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
   for (size_t i = 0; i < n_params; i++)
     inferd_response_param(resp, i, &params[i].key, &params[i].type,
                           &params[i].value);
@@ -505,18 +505,18 @@ static enum MHD_Result finish_infer(http_req_t *q) {
   return ret;
 }
 
-/* ---- the access handler --------------------------------------------------- */
+/* ---- the access handler ---------------------------------------------------
+ */
 
 static enum MHD_Result refuse_too_large(http_req_t *q, uint64_t size,
                                         bool exact) {
   q->too_large = true;
   return http_queue_error(
-      q, inferd_status_new(INFERD_INVALID_ARG,
-                           "request body %s%" PRIu64 " bytes exceeds the "
-                           "maximum input size of %" PRIu64
-                           " bytes (--http-max-input-size)",
-                           exact ? "of " : "of more than ", size,
-                           q->h->opts.max_input_size));
+      q, inferd_status_new(
+             INFERD_INVALID_ARG,
+             "request body %s%" PRIu64 " bytes exceeds the "
+             "maximum input size of %" PRIu64 " bytes (--http-max-input-size)",
+             exact ? "of " : "of more than ", size, q->h->opts.max_input_size));
 }
 
 static enum MHD_Result append_body(http_req_t *q, const char *data, size_t n) {
@@ -566,9 +566,8 @@ static enum MHD_Result first_call(http_server_t *h, struct MHD_Connection *c,
   *con_cls = q;
   if (!http_route_takes_body(&q->route))
     return MHD_YES;
-  const char *cl =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl) {
     char *end = NULL;
     errno = 0;
@@ -655,7 +654,8 @@ static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
   req_unref(q);
 }
 
-static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_context,
+static void connection_cb(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
   (void)cls;
   (void)socket_context;
@@ -669,7 +669,8 @@ static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_con
   }
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 void http_options_init(http_options_t *o) {
   o->address = NULL;
@@ -680,8 +681,7 @@ void http_options_init(http_options_t *o) {
 
 /* "0.0.0.0", "127.0.0.1", "ipv6:[::1]", "[::1]", "::1" or a host name. */
 static inferd_status_t *parse_address(const char *addr, uint16_t port,
-                                      struct sockaddr_storage *ss,
-                                      bool *ipv6) {
+                                      struct sockaddr_storage *ss, bool *ipv6) {
   char host[256];
   const char *a = addr ? addr : "0.0.0.0";
   int family = AF_UNSPEC;
@@ -696,8 +696,8 @@ static inferd_status_t *parse_address(const char *addr, uint16_t port,
     family = AF_INET6;
   }
   if (n == 0 || n >= sizeof(host))
-    return inferd_status_new(INFERD_INVALID_ARG,
-                             "invalid HTTP address \"%s\"", addr);
+    return inferd_status_new(INFERD_INVALID_ARG, "invalid HTTP address \"%s\"",
+                             addr);
   memcpy(host, a, n);
   host[n] = '\0';
   struct addrinfo hints = {0}, *res = NULL;
@@ -760,12 +760,12 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
     flags |= MHD_USE_IPv6;
   unsigned pool = h->opts.thread_count > 1 ? h->opts.thread_count : 0;
   errno = 0;
-  h->d = MHD_start_daemon(
-      flags, o->port, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&ss, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-      MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-      MHD_OPTION_NOTIFY_CONNECTION, connection_cb, h,
-      MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+  h->d = MHD_start_daemon(flags, o->port, NULL, NULL, access_cb, h,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                          MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+                          MHD_OPTION_NOTIFY_CONNECTION, connection_cb, h,
+                          MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
   if (!h->d) {
     int e = errno;
     http_server_free(h);

@@ -23,7 +23,7 @@ static void expect_err(const char *body, inferd_code_t code, const char *msg) {
 }
 
 #define IN(dt, shape, data)                                                    \
-  "{\"inputs\":[{\"name\":\"X\",\"datatype\":\"" dt "\",\"shape\":" shape     \
+  "{\"inputs\":[{\"name\":\"X\",\"datatype\":\"" dt "\",\"shape\":" shape      \
   ",\"data\":" data "}]}"
 
 int main(void) {
@@ -108,8 +108,8 @@ int main(void) {
   /* BYTES framing: 4-byte LE length + bytes */
   CHECK(parse(IN("BYTES", "[3]", "[\"\",\"ab\",\"\\u00e9\"]")) == NULL);
   CHECK(inf.inputs[0].byte_size == 4 + 6 + 6);
-  CHECK(memcmp(inf.inputs[0].data,
-               "\0\0\0\0\2\0\0\0ab\2\0\0\0\xc3\xa9", 16) == 0);
+  CHECK(memcmp(inf.inputs[0].data, "\0\0\0\0\2\0\0\0ab\2\0\0\0\xc3\xa9", 16) ==
+        0);
   http_infer_deinit(&inf);
   expect_err(IN("BYTES", "[1]", "[1]"), INFERD_INVALID_ARG,
              "expected a string for BYTES, got integer");

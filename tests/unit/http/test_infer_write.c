@@ -24,10 +24,10 @@ int main(void) {
   http_out_tensor_t o = {"OUT", INFERD_TYPE_INT32, shape, 2, i32, 12, false};
   char *s = write1(&o, 1, "req-1", &st);
   CHECK(st == NULL);
-  CHECK(strcmp(s, "{\"id\":\"req-1\",\"model_name\":\"m\",\"model_version\":"
-                  "\"3\",\"outputs\":[{\"name\":\"OUT\",\"datatype\":"
-                  "\"INT32\",\"shape\":[1,3],\"data\":[-1,0,2147483647]}]}") ==
-        0);
+  CHECK(strcmp(s,
+               "{\"id\":\"req-1\",\"model_name\":\"m\",\"model_version\":"
+               "\"3\",\"outputs\":[{\"name\":\"OUT\",\"datatype\":"
+               "\"INT32\",\"shape\":[1,3],\"data\":[-1,0,2147483647]}]}") == 0);
   free(s);
 
   o.binary = true;
@@ -60,11 +60,12 @@ int main(void) {
                        "a\"\n"
                        "\x02\x00\x00\x00"
                        "\xff\x41";
-  http_out_tensor_t ostr = {"S", INFERD_TYPE_BYTES, shape, 2, bytes,
-                            sizeof(bytes) - 1, false};
+  http_out_tensor_t ostr = {"S",   INFERD_TYPE_BYTES, shape, 2,
+                            bytes, sizeof(bytes) - 1, false};
   s = write1(&ostr, 1, NULL, &st);
   CHECK(st == NULL);
-  CHECK_STR_CONTAINS(s, "\"data\":[\"\",\"a\\\"\\n\",\"\xEF\xBF\xBD" "A\"]");
+  CHECK_STR_CONTAINS(s, "\"data\":[\"\",\"a\\\"\\n\",\"\xEF\xBF\xBD"
+                        "A\"]");
   free(s);
   ostr.byte_size = 10; /* element 1 overruns */
   s = write1(&ostr, 1, NULL, &st);
@@ -98,7 +99,8 @@ int main(void) {
   st = http_infer_write(&b, "m", 1, NULL, p, 3, NULL, 0);
   CHECK(st == NULL);
   http_buf_append(&b, "", 1);
-  CHECK_STR_CONTAINS(b.data, "\"parameters\":{\"k\":\"v\",\"i\":-5,\"b\":true}");
+  CHECK_STR_CONTAINS(b.data,
+                     "\"parameters\":{\"k\":\"v\",\"i\":-5,\"b\":true}");
   CHECK_STR_CONTAINS(b.data, "\"outputs\":[]");
   http_buf_deinit(&b);
 
