@@ -208,12 +208,17 @@ int main(int argc, char **argv) {
   if (grpc)
     grpc_frontend_quiesce(grpc);
 #endif
-  int rc = 0;
+
   st = inferd_server_stop(server, cl.server.exit_timeout_secs);
   if (st) {
-    LOG_ERROR("shutdown: %s", inferd_status_message(st));
+    /* requests are still executing: the frontends and models cannot be
+     * torn down under them; end the process here */
+    LOG_ERROR("shutdown: %s; exiting without waiting for them",
+              inferd_status_message(st));
     inferd_status_free(st);
-    rc = 1;
+    fflush(stdout);
+    fflush(stderr);
+    _exit(1);
   }
   http_server_free(http);
 #ifdef INFERD_HAVE_GRPC
@@ -222,5 +227,5 @@ int main(int argc, char **argv) {
   inferd_server_free(server);
   cmdline_deinit(&cl);
   LOG_INFO("inferd exited");
-  return rc;
+  return 0;
 }

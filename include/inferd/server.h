@@ -108,8 +108,10 @@ INFERD_API inferd_status_t *inferd_server_new(inferd_server_t **out,
 
 /* Stops admitting requests (new ones get UNAVAILABLE "server is stopping"),
  * waits up to timeout_secs for in-flight requests, then unloads all models.
- * Returns UNAVAILABLE naming the count if requests were still in flight at
- * the timeout (they are then cancelled). Call once, before free. */
+ * If requests are still in flight at the timeout it returns UNAVAILABLE
+ * naming the count and leaves the models loaded (their instances are still
+ * executing): the server is then abandoned, inferd_server_free does nothing,
+ * and the caller is expected to exit the process. Call once, before free. */
 INFERD_API inferd_status_t *inferd_server_stop(inferd_server_t *s,
                                                uint32_t timeout_secs);
 /* Frees a stopped (or never started) server. NULL is ignored. */

@@ -512,8 +512,10 @@ inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv) {
                                  "--%s: takes no value, got %s", d->name,
                                  quote(q, sizeof(q), v));
     } else if (!v && d->kind == K_BOOL) {
-      /* "--flag false" or a bare "--flag" meaning true */
-      if (i + 1 < argc && parse_bool(argv[i + 1]) >= 0)
+      /* "--flag false" or a bare "--flag" meaning true; a following word
+       * that is not a flag is the flag's value (and an error if it is not
+       * a boolean), so "--strict-readiness maybe" names the flag */
+      if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
         v = argv[++i];
       else
         v = "true";

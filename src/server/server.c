@@ -105,21 +105,24 @@ inferd_status_t *inferd_server_stop(inferd_server_t *s,
       break;
   size_t left = atomic_load(&s->inflight);
   pthread_mutex_unlock(&s->inflight_mu);
-  if (left)
-    LOG_WARNING("%zu request%s still in flight after %u s; cancelling", left,
-                left == 1 ? "" : "s", timeout_secs);
-  repo_unload_all(s->repo, 0);
-  if (left)
+  if (left) {
+    /* Instances are still executing: unloading would wait for them (or
+     * unload code under their feet). Leave everything loaded; the caller
+     * exits the process. */
+    s->abandoned = true;
     return inferd_status_new(INFERD_UNAVAILABLE,
                              "%zu request%s still in flight at the exit "
-                             "timeout",
-                             left, left == 1 ? " was" : "s were");
+                             "timeout of %u s",
+                             left, left == 1 ? " was" : "s were",
+                             timeout_secs);
+  }
+  repo_unload_all(s->repo, 0);
   return NULL;
 }
 
 void inferd_server_free(inferd_server_t *s) {
-  if (!s)
-    return;
+  if (!s || s->abandoned)
+    return; /* abandoned: threads may still run; the process is exiting */
   repo_free(s->repo);
   if (s->backends.backend_dir)
     be_registry_deinit(&s->backends);

@@ -24,6 +24,7 @@ struct inferd_server {
   uint32_t exit_timeout_secs;
 
   atomic_bool stopping;
+  bool abandoned; /* stop timed out: models left loaded */
   atomic_size_t inflight;
   pthread_mutex_t inflight_mu;
   pthread_cond_t inflight_cv;

@@ -200,7 +200,9 @@ def test_allow_http_false_serves_nothing_and_stops_cleanly(tmp_path):
     repo = write_repository(tmp_path / "repo", {"simple": Model(SIMPLE_CONFIG)})
     p = subprocess.Popen([INFERD_BIN, f"--model-repository={repo}",
                           f"--backend-directory={INFERD_BACKEND_DIR}",
-                          "--allow-http=false"], stdout=subprocess.PIPE,
+                          "--allow-http=false",
+                          f"--grpc-port={free_port()}"],
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True,
                          stdin=subprocess.DEVNULL)
     time.sleep(1.0)
