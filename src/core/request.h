@@ -99,7 +99,7 @@ struct inferd_request {
   /* filled by the server when it accepts the request */
   inferd_server_t *server;
   uint64_t batch_size; /* first dim when the model batches, else 1 */
-  uint64_t t_request_ns, t_queue_ns;
+  uint64_t t_request_ns, t_queue_ns, t_exec_ns;
   /* outputs the backend should produce (requested, or all model outputs) */
   const char *const *out_names;
   uint32_t n_out_names;

@@ -2,8 +2,8 @@
  * grpc_handlers.c: the unary RPCs other than ModelInfer. Each decodes its
  * request with protobuf-c, answers what the HTTP frontend answers for the
  * same operation (reference §1.3-§1.5, §1.10, §1.12, §1.15) and packs the
- * reply. Features the server does not have (statistics, shared memory,
- * trace) answer UNIMPLEMENTED with a message saying so.
+ * reply. Features the server does not have (shared memory, trace) answer
+ * UNIMPLEMENTED with a message saying so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,9 +219,6 @@ static inferd_status_t *unsupported(const char *what) {
     FREE_MSG(in);                                                              \
     return unsupported(what);                                                  \
   }
-NOT_SUPPORTED(model_statistics, Inference__ModelStatisticsRequest,
-              inference__model_statistics_request__descriptor,
-              "the statistics extension (ModelStatistics)")
 NOT_SUPPORTED(sys_shm_status, Inference__SystemSharedMemoryStatusRequest,
               inference__system_shared_memory_status_request__descriptor,
               "system shared memory")
@@ -244,6 +241,105 @@ NOT_SUPPORTED(cuda_shm_unregister, Inference__CudaSharedMemoryUnregisterRequest,
 NOT_SUPPORTED(trace_setting, Inference__TraceSettingRequest,
               inference__trace_setting_request__descriptor,
               "the trace extension (TraceSetting)")
+
+static void set_duration(Inference__StatisticDuration *d,
+                         inferd_duration_stat_t v) {
+  inference__statistic_duration__init(d);
+  d->count = v.count;
+  d->ns = v.ns;
+}
+
+/* Statistics extension (reference §1.11): every READY version of every
+ * model (empty name), of one model (empty version) or one version. */
+static inferd_status_t *model_statistics(grpc_frontend_t *fe,
+                                         const uint8_t *req, size_t len,
+                                         grpc_fe_buf_t *reply) {
+  UNPACK(Inference__ModelStatisticsRequest,
+         inference__model_statistics_request__descriptor, in);
+  int64_t v = -1;
+  inferd_status_t *st = grpc_fe_parse_version(in->version, &v);
+  inferd_model_stats_t *ms = NULL;
+  size_t n = 0;
+  if (!st) {
+    bool all = !in->name || !*in->name;
+    st = inferd_server_model_statistics(fe->server, all ? NULL : in->name,
+                                        all ? 0 : strlen(in->name), v, &ms,
+                                        &n);
+  }
+  FREE_MSG(in);
+  if (st)
+    return st;
+  /* one block per model: the message, its stats and its batch entries */
+  typedef struct {
+    Inference__ModelStatistics m;
+    Inference__InferStatistics is;
+    Inference__StatisticDuration d[8];
+    char version[24];
+  } block_t;
+  block_t *b = calloc(n ? n : 1, sizeof(*b));
+  Inference__ModelStatistics **mp = calloc(n ? n : 1, sizeof(*mp));
+  size_t n_batch = 0;
+  for (size_t i = 0; i < n; i++)
+    n_batch += ms[i].n_batch;
+  Inference__InferBatchStatistics *bs = calloc(n_batch + 1, sizeof(*bs));
+  Inference__InferBatchStatistics **bp = calloc(n_batch + 1, sizeof(*bp));
+  Inference__StatisticDuration *bd =
+      calloc(3 * n_batch + 1, sizeof(Inference__StatisticDuration));
+  if (!b || !mp || !bs || !bp || !bd) {
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  } else {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+      block_t *x = &b[i];
+      inference__model_statistics__init(&x->m);
+      inference__infer_statistics__init(&x->is);
+      snprintf(x->version, sizeof(x->version), "%lld",
+               (long long)ms[i].version);
+      x->m.name = ms[i].name;
+      x->m.version = x->version;
+      x->m.last_inference = ms[i].last_inference_ms;
+      x->m.inference_count = ms[i].inference_count;
+      x->m.execution_count = ms[i].execution_count;
+      inferd_duration_stat_t src[8] = {
+          ms[i].success,       ms[i].fail,          ms[i].queue,
+          ms[i].compute_input, ms[i].compute_infer, ms[i].compute_output,
+          ms[i].cache_hit,     ms[i].cache_miss};
+      for (int j = 0; j < 8; j++)
+        set_duration(&x->d[j], src[j]);
+      x->is.success = &x->d[0];
+      x->is.fail = &x->d[1];
+      x->is.queue = &x->d[2];
+      x->is.compute_input = &x->d[3];
+      x->is.compute_infer = &x->d[4];
+      x->is.compute_output = &x->d[5];
+      x->is.cache_hit = &x->d[6];
+      x->is.cache_miss = &x->d[7];
+      x->m.inference_stats = &x->is;
+      x->m.batch_stats = &bp[k];
+      x->m.n_batch_stats = ms[i].n_batch;
+      for (size_t j = 0; j < ms[i].n_batch; j++, k++) {
+        inference__infer_batch_statistics__init(&bs[k]);
+        bs[k].batch_size = ms[i].batch[j].batch_size;
+        set_duration(&bd[3 * k], ms[i].batch[j].compute_input);
+        set_duration(&bd[3 * k + 1], ms[i].batch[j].compute_infer);
+        set_duration(&bd[3 * k + 2], ms[i].batch[j].compute_output);
+        bs[k].compute_input = &bd[3 * k];
+        bs[k].compute_infer = &bd[3 * k + 1];
+        bs[k].compute_output = &bd[3 * k + 2];
+        bp[k] = &bs[k];
+      }
+      mp[i] = &x->m;
+    }
+    Inference__ModelStatisticsResponse r =
+        INFERENCE__MODEL_STATISTICS_RESPONSE__INIT;
+    r.model_stats = mp;
+    r.n_model_stats = n;
+    st = grpc_fe_pack(&r.base, reply);
+  }
+  free(b), free(mp), free(bs), free(bp), free(bd);
+  inferd_model_stats_free(ms, n);
+  return st;
+}
 
 static inferd_status_t *repository_index(grpc_frontend_t *fe,
                                          const uint8_t *req, size_t len,

@@ -30,7 +30,6 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
   inferd_model_t *m = inst->model;
   uint64_t start = core_now_ns();
   uint32_t k = 0;
-  uint64_t batch = 0;
   for (uint32_t i = 0; i < n; i++) {
     inferd_request_t *r = reqs[i];
     if (atomic_load(&r->cancelled)) {
@@ -38,9 +37,7 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
                                               "request cancelled"));
       continue;
     }
-    model_stats_add(&m->stats.queue,
-                    start > r->t_queue_ns ? start - r->t_queue_ns : 0);
-    batch += r->batch_size;
+    r->t_exec_ns = start;
     reqs[k++] = r;
   }
   if (k == 0)
@@ -56,8 +53,6 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
     inferd_status_free(st);
     return;
   }
-  atomic_fetch_add_explicit(&m->stats.inference_count, batch,
-                            memory_order_relaxed);
   atomic_fetch_add_explicit(&m->stats.execution_count, 1,
                             memory_order_relaxed);
   atomic_store_explicit(&m->stats.last_inference_ms, core_wall_ms(),

@@ -34,6 +34,16 @@ static void record_final(inferd_request_t *req, bool success) {
                     ? now - req->t_request_ns
                     : 0;
   model_stats_add(success ? &m->stats.success : &m->stats.fail, ns);
+  /* as Triton: queue time and inference_count (each batch element once)
+   * for successful requests only */
+  if (success) {
+    atomic_fetch_add_explicit(&m->stats.inference_count, req->batch_size,
+                              memory_order_relaxed);
+    if (req->t_exec_ns)
+      model_stats_add(&m->stats.queue, req->t_exec_ns > req->t_queue_ns
+                                           ? req->t_exec_ns - req->t_queue_ns
+                                           : 0);
+  }
 }
 
 void srv_response_send(inferd_response_t *resp, uint32_t flags) {

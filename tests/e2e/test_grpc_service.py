@@ -105,8 +105,6 @@ def test_model_config_matches_http(grpc_server):
 def test_unsupported_features_are_unimplemented(grpc_server):
     _, stub, _ = grpc_server(MODELS)
     calls = [
-        (stub.ModelStatistics, pb.ModelStatisticsRequest(name="simple"),
-         "statistics"),
         (stub.SystemSharedMemoryStatus, pb.SystemSharedMemoryStatusRequest(),
          "shared memory"),
         (stub.SystemSharedMemoryRegister,
@@ -253,3 +251,33 @@ def test_unknown_method_and_malformed_messages(grpc_server):
                           response_deserializer=pb.ServerLiveResponse.
                           FromString)
     assert live(stub, timeout=10).live
+
+
+def test_model_statistics_match_http(grpc_server):
+    server, stub, _ = grpc_server(MODELS)
+    body = {"inputs": [
+        {"name": n, "shape": [1, 16], "datatype": "INT32",
+         "data": list(range(16))} for n in ("INPUT0", "INPUT1")]}
+    for _ in range(3):
+        r = requests.post(server.url + "/v2/models/simple/infer", json=body,
+                          timeout=10)
+        assert r.status_code == 200
+    g = stub.ModelStatistics(pb.ModelStatisticsRequest(name="simple"),
+                             timeout=10)
+    h = requests.get(server.url + "/v2/models/simple/stats",
+                     timeout=10).json()["model_stats"]
+    assert len(g.model_stats) == len(h) == 1
+    gs, hs = g.model_stats[0], h[0]
+    assert gs.name == hs["name"] == "simple"
+    assert gs.version == hs["version"] == "1"
+    assert gs.inference_count == hs["inference_count"] == 3
+    assert gs.execution_count == hs["execution_count"] == 3
+    assert gs.inference_stats.success.count == 3
+    assert hs["inference_stats"]["success"]["count"] == 3
+    assert gs.inference_stats.fail.count == 0
+    assert [b.batch_size for b in gs.batch_stats] == \
+        [b["batch_size"] for b in hs["batch_stats"]] == [1]
+    every = stub.ModelStatistics(pb.ModelStatisticsRequest(), timeout=10)
+    assert {m.name for m in every.model_stats} >= {"simple"}
+    e = call_error(stub.ModelStatistics, pb.ModelStatisticsRequest(name="nope"))
+    assert e.code() == grpc.StatusCode.NOT_FOUND

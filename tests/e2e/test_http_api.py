@@ -89,9 +89,6 @@ def test_model_ready_and_config(start_server):
 def test_stats(start_server):
     srv = start_server(models=models())
     r = requests.get(srv.url + "/v2/models/stats")
-    if r.status_code == 501:  # server side not there yet
-        assert "not supported" in err(r)
-        return
     assert r.status_code == 200, r.text
     names = {(s["name"], s["version"]) for s in r.json()["model_stats"]}
     assert ("simple", "1") in names and ("simple", "2") in names
