@@ -13,8 +13,8 @@
 
 /* extensions reported by GET /v2, in Triton's order, only those that work */
 static const char *const extensions[] = {
-    "model_repository", "model_configuration", "binary_tensor_data",
-    "parameters", "logging"};
+    "model_repository", "schedule_policy", "model_configuration",
+    "binary_tensor_data", "parameters", "statistics", "logging"};
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
