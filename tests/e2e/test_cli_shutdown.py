@@ -23,7 +23,8 @@ def connection_refused(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
+        # a connection caught in the closing listen queue is reset: refused
         return True
 
 
