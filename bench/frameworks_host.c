@@ -183,7 +183,9 @@ static int64_t h_model_version(const inferd_backend_model_t *m) {
   (void)m;
   return 1;
 }
-static const char *h_model_dir(const inferd_backend_model_t *m) { return m->dir; }
+static const char *h_model_dir(const inferd_backend_model_t *m) {
+  return m->dir;
+}
 static const char *h_model_file_path(const inferd_backend_model_t *m) {
   return m->file_path;
 }
@@ -274,12 +276,10 @@ static uint32_t h_request_flags(const inferd_request_t *r) {
 static uint32_t h_request_input_count(const inferd_request_t *r) {
   return r->n_in;
 }
-static inferd_status_t *h_request_input(const inferd_request_t *r, uint32_t i,
-                                        const char **name,
-                                        inferd_datatype_t *dt,
-                                        const int64_t **shape,
-                                        uint32_t *n_dims, uint64_t *byte_size,
-                                        uint32_t *n_buffers) {
+static inferd_status_t *
+h_request_input(const inferd_request_t *r, uint32_t i, const char **name,
+                inferd_datatype_t *dt, const int64_t **shape, uint32_t *n_dims,
+                uint64_t *byte_size, uint32_t *n_buffers) {
   if (i >= r->n_in)
     return h_status_new(INFERD_INVALID_ARG, "input index %u out of range", i);
   const fh_tensor_t *t = &r->in[i];
@@ -356,9 +356,8 @@ static inferd_status_t *h_response_new(inferd_response_t **out,
 static inferd_status_t *h_response_output(inferd_response_t *resp,
                                           const char *name,
                                           inferd_datatype_t dt,
-                                          const int64_t *shape,
-                                          uint32_t n_dims, uint64_t byte_size,
-                                          void **buffer) {
+                                          const int64_t *shape, uint32_t n_dims,
+                                          uint64_t byte_size, void **buffer) {
   if (resp->n_out >= 32 || n_dims > FH_MAX_DIMS)
     return h_status_new(INFERD_INVALID_ARG, "output \"%s\": too many", name);
   fh_tensor_t *t = &resp->out[resp->n_out++];
@@ -404,8 +403,7 @@ static void h_response_free(inferd_response_t *resp) {
   free_tensors(resp->out, resp->n_out);
   free(resp);
 }
-static inferd_status_t *h_response_send(inferd_response_t *resp,
-                                        uint32_t flags,
+static inferd_status_t *h_response_send(inferd_response_t *resp, uint32_t flags,
                                         inferd_status_t *error) {
   inferd_request_t *r = resp->req;
   if (flags & INFERD_RESPONSE_FLAG_FINAL)
@@ -426,12 +424,12 @@ static inferd_status_t *h_request_send_final(inferd_request_t *r) {
   r->n_final++;
   return NULL;
 }
-static void h_report(inferd_backend_instance_t *i, inferd_request_t *r,
-                     bool ok, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+static void h_report(inferd_backend_instance_t *i, inferd_request_t *r, bool ok,
+                     uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   (void)i, (void)r, (void)ok, (void)a, (void)b, (void)c, (void)d;
 }
-static void h_report_batch(inferd_backend_instance_t *i, uint64_t n,
-                           uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+static void h_report_batch(inferd_backend_instance_t *i, uint64_t n, uint64_t a,
+                           uint64_t b, uint64_t c, uint64_t d) {
   (void)i, (void)n, (void)a, (void)b, (void)c, (void)d;
 }
 
@@ -708,8 +706,8 @@ bool fh_execute(fh_model_t *m, uint32_t instance, inferd_request_t **reqs,
   for (uint32_t i = 0; i < n; i++)
     if (reqs[i]->n_final != 1 || reqs[i]->released != 1) {
       snprintf(err, err_size,
-               "request %u: %d final responses, %d releases (expected 1, 1)",
-               i, reqs[i]->n_final, reqs[i]->released);
+               "request %u: %d final responses, %d releases (expected 1, 1)", i,
+               reqs[i]->n_final, reqs[i]->released);
       return false;
     }
   return true;

@@ -25,8 +25,10 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
   if (argc != 9) {
-    fprintf(stderr, "usage: %s LIB BACKEND MODEL_FILE IN_NAME OUT_NAME BATCH "
-                    "SECONDS INTRA_THREADS\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s LIB BACKEND MODEL_FILE IN_NAME OUT_NAME BATCH "
+            "SECONDS INTRA_THREADS\n",
+            argv[0]);
     return 2;
   }
   long batch = strtol(argv[6], NULL, 10);

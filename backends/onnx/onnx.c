@@ -31,12 +31,12 @@
 
 typedef struct ox_model {
   fw_model_io_t io;
-  int format;             /* CVS_ONNX / CVS_TENSORFLOW */
-  void *buf;              /* model bytes (rewritten) for instance imports */
+  int format; /* CVS_ONNX / CVS_TENSORFLOW */
+  void *buf;  /* model bytes (rewritten) for instance imports */
   size_t len;
   onnx_graph_info_t *graph; /* NULL for TensorFlow */
-  int32_t *out_graph;     /* config output i → graph output index, -1 */
-  cvs_net_t *spare;       /* imported by model_init, taken by instance 0 */
+  int32_t *out_graph;       /* config output i → graph output index, -1 */
+  cvs_net_t *spare;         /* imported by model_init, taken by instance 0 */
 } ox_model_t;
 
 typedef struct ox_instance {
@@ -206,8 +206,8 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
     st = match_graph(model, s);
   int64_t threads = 0;
   const char *tv = bk_host->model_parameter(m, "INTRA_OP_THREAD_COUNT");
-  if (!st && tv && (!bk_parse_int64(tv, &threads) || threads < 0 ||
-                    threads > 1024))
+  if (!st && tv &&
+      (!bk_parse_int64(tv, &threads) || threads < 0 || threads > 1024))
     st = bk_host->status_new(INFERD_INVALID_ARG,
                              "model \"%s\": parameter \"INTRA_OP_THREAD_COUNT"
                              "\": expected an integer in [0, 1024], got \"%s\"",
@@ -225,8 +225,8 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
     if (!onnx_strip_identity(s->buf, s->len, &nb, &nl, &removed, err,
                              sizeof(err))) {
       ox_model_free(s);
-      return bk_host->status_new(INFERD_INVALID_ARG,
-                                 "model \"%s\": \"%s\": %s", model, path, err);
+      return bk_host->status_new(INFERD_INVALID_ARG, "model \"%s\": \"%s\": %s",
+                                 model, path, err);
     }
     free(s->buf);
     s->buf = nb;
@@ -241,8 +241,8 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
   BK_LOG(BK_LOG_INFO,
          "model \"%s\": %s \"%s\" run by OpenCV DNN %s (CPU, %d threads); "
          "Identity nodes on initializers removed: %u; loaded in %.0f ms",
-         model, s->format == CVS_ONNX ? "ONNX graph" : "TensorFlow graph",
-         path, cvs_version(), cvs_get_threads(), removed,
+         model, s->format == CVS_ONNX ? "ONNX graph" : "TensorFlow graph", path,
+         cvs_version(), cvs_get_threads(), removed,
          (double)(bk_host->now_ns() - t0) / 1e6);
   bk_host->model_set_state(m, s);
   return NULL;
@@ -302,12 +302,24 @@ static void from_float(inferd_datatype_t dt, const float *src, void *dst,
   }
       CONV(uint8_t, INFERD_TYPE_UINT8, r < 0 ? 0 : r > 255 ? 255 : r)
       CONV(uint16_t, INFERD_TYPE_UINT16, r < 0 ? 0 : r > 65535 ? 65535 : r)
-      CONV(uint32_t, INFERD_TYPE_UINT32, r < 0 ? 0 : r > 4294967295.0 ? 4294967295.0 : r)
+      CONV(uint32_t, INFERD_TYPE_UINT32,
+           r < 0              ? 0
+           : r > 4294967295.0 ? 4294967295.0
+                              : r)
       CONV(uint64_t, INFERD_TYPE_UINT64, r < 0 ? 0 : r > 1.8e19 ? 1.8e19 : r)
       CONV(int8_t, INFERD_TYPE_INT8, r < -128 ? -128 : r > 127 ? 127 : r)
-      CONV(int16_t, INFERD_TYPE_INT16, r < -32768 ? -32768 : r > 32767 ? 32767 : r)
-      CONV(int32_t, INFERD_TYPE_INT32, r < -2147483648.0 ? -2147483648.0 : r > 2147483647.0 ? 2147483647.0 : r)
-      CONV(int64_t, INFERD_TYPE_INT64, r < -9.2e18 ? -9.2e18 : r > 9.2e18 ? 9.2e18 : r)
+      CONV(int16_t, INFERD_TYPE_INT16,
+           r < -32768  ? -32768
+           : r > 32767 ? 32767
+                       : r)
+      CONV(int32_t, INFERD_TYPE_INT32,
+           r < -2147483648.0  ? -2147483648.0
+           : r > 2147483647.0 ? 2147483647.0
+                              : r)
+      CONV(int64_t, INFERD_TYPE_INT64,
+           r < -9.2e18  ? -9.2e18
+           : r > 9.2e18 ? 9.2e18
+                        : r)
       CONV(double, INFERD_TYPE_FP64, (double)f)
 #undef CONV
     case INFERD_TYPE_BOOL:
@@ -333,9 +345,9 @@ static void output_shape(const ox_model_t *s, uint32_t k, int64_t rows,
     want[n++] = rows;
   for (uint32_t d = 0; d < c->n_dims && n < FW_MAX_DIMS; d++)
     want[n++] = c->dims[d];
-  const onnx_value_t *gv =
-      s->graph && s->out_graph[k] >= 0 ? &s->graph->outputs[s->out_graph[k]]
-                                       : NULL;
+  const onnx_value_t *gv = s->graph && s->out_graph[k] >= 0
+                               ? &s->graph->outputs[s->out_graph[k]]
+                               : NULL;
   if (gv && gv->has_shape && gv->n_dims == n)
     for (uint32_t d = 0; d < n; d++)
       if (want[d] < 0 && gv->dims[d] >= 0)
@@ -396,8 +408,8 @@ static inferd_status_t *ox_run(void *ctx, const fw_tensor_t *inputs,
     uint64_t n = inputs[i].byte_size / inferd_datatype_size(inputs[i].dt);
     conv[i] = malloc(n ? (size_t)n * sizeof(float) : 1);
     if (!conv[i])
-      st = bk_host->status_new(INFERD_NO_MEMORY,
-                               "input \"%s\": out of memory", in[i].name);
+      st = bk_host->status_new(INFERD_NO_MEMORY, "input \"%s\": out of memory",
+                               in[i].name);
     else
       to_float(inputs[i].dt, inputs[i].data, conv[i], n);
     in[i].data = conv[i];
@@ -425,8 +437,8 @@ static inferd_status_t *ox_run(void *ctx, const fw_tensor_t *inputs,
   if (!st && n_want) {
     char *msg = cvs_forward(oi->net, in, n_in, names, n_want, &r->cv);
     if (msg) {
-      st = bk_host->status_new(INFERD_INTERNAL,
-                               "OpenCV DNN forward failed: %s", msg);
+      st = bk_host->status_new(INFERD_INTERNAL, "OpenCV DNN forward failed: %s",
+                               msg);
       free(msg);
     }
   }
@@ -507,17 +519,13 @@ static inferd_status_t *ox_execute(inferd_backend_instance_t *inst,
                                    inferd_request_t *const *requests,
                                    uint32_t n) {
   ox_instance_t *oi = bk_host->instance_state(inst);
-  return fw_execute(inst, &oi->model->io, requests, n, ox_run, ox_release,
-                    oi);
+  return fw_execute(inst, &oi->model->io, requests, n, ox_run, ox_release, oi);
 }
 
 static const inferd_backend_api_t ox_api = {
-    INFERD_BACKEND_API_HEADER,
-    .model_init = ox_model_init,
-    .model_fini = ox_model_fini,
-    .instance_init = ox_instance_init,
-    .instance_fini = ox_instance_fini,
-    .execute = ox_execute,
+    INFERD_BACKEND_API_HEADER,         .model_init = ox_model_init,
+    .model_fini = ox_model_fini,       .instance_init = ox_instance_init,
+    .instance_fini = ox_instance_fini, .execute = ox_execute,
 };
 
 INFERD_API inferd_status_t *

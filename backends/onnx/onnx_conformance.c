@@ -20,26 +20,39 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "onnx_graph.h"
 #include "frameworks_host.h"
+#include "onnx_graph.h"
 
-enum { R_PASS = 0, R_LOAD = 1, R_RUN = 2, R_MISMATCH = 3, R_TYPE = 4,
-       R_DATA = 5, R_CRASH = 6, R_N = 7 };
-static const char *const r_names[R_N] = {"pass", "load", "run", "mismatch",
+enum {
+  R_PASS = 0,
+  R_LOAD = 1,
+  R_RUN = 2,
+  R_MISMATCH = 3,
+  R_TYPE = 4,
+  R_DATA = 5,
+  R_CRASH = 6,
+  R_N = 7
+};
+static const char *const r_names[R_N] = {"pass", "load", "run",  "mismatch",
                                          "type", "data", "crash"};
 static bool verbose;
 
 static double elem(int32_t dt, const void *p, uint64_t i) {
   switch (dt) {
-#define G(T, DT) case DT: { T v; memcpy(&v, (const char *)p + i * sizeof(T), sizeof(T)); return (double)v; }
-    G(uint8_t, INFERD_TYPE_UINT8) G(uint8_t, INFERD_TYPE_BOOL)
-    G(uint16_t, INFERD_TYPE_UINT16) G(uint32_t, INFERD_TYPE_UINT32)
-    G(uint64_t, INFERD_TYPE_UINT64) G(int8_t, INFERD_TYPE_INT8)
-    G(int16_t, INFERD_TYPE_INT16) G(int32_t, INFERD_TYPE_INT32)
-    G(int64_t, INFERD_TYPE_INT64) G(float, INFERD_TYPE_FP32)
-    G(double, INFERD_TYPE_FP64)
+#define G(T, DT)                                                               \
+  case DT: {                                                                   \
+    T v;                                                                       \
+    memcpy(&v, (const char *)p + i * sizeof(T), sizeof(T));                    \
+    return (double)v;                                                          \
+  }
+    G(uint8_t, INFERD_TYPE_UINT8)
+    G(uint8_t, INFERD_TYPE_BOOL) G(uint16_t, INFERD_TYPE_UINT16)
+        G(uint32_t, INFERD_TYPE_UINT32) G(uint64_t, INFERD_TYPE_UINT64)
+            G(int8_t, INFERD_TYPE_INT8) G(int16_t, INFERD_TYPE_INT16)
+                G(int32_t, INFERD_TYPE_INT32) G(int64_t, INFERD_TYPE_INT64)
+                    G(float, INFERD_TYPE_FP32) G(double, INFERD_TYPE_FP64)
 #undef G
-  default: return NAN;
+                        default : return NAN;
   }
 }
 
@@ -115,7 +128,8 @@ static int run_test(const char *lib, const char *dir) {
   int result = R_PASS;
   if (!fh_execute(m, 0, &r, 1, err, sizeof(err)) || fh_request_error(r)) {
     if (verbose)
-      fprintf(stderr, "  run: %s\n", fh_request_error(r) ? fh_request_error(r) : err);
+      fprintf(stderr, "  run: %s\n",
+              fh_request_error(r) ? fh_request_error(r) : err);
     result = R_RUN;
   }
   for (uint32_t i = 0; i < n_out && result == R_PASS; i++) {
@@ -218,8 +232,9 @@ int main(int argc, char **argv) {
       if (onnx_graph_read(buf, len, &g, err, sizeof(err))) {
         bool expanded = strstr(names[i], "_expanded") != NULL;
         snprintf(op, sizeof(op), "%s",
-                 expanded ? "(expanded function bodies)"
-                 : g->n_nodes ? g->op_types[0] : "(empty)");
+                 expanded     ? "(expanded function bodies)"
+                 : g->n_nodes ? g->op_types[0]
+                              : "(empty)");
         onnx_graph_free(g);
       }
       free(buf);

@@ -19,9 +19,20 @@
 
 /* inferd_datatype_t values (include/inferd/types.h) */
 enum {
-  DT_BOOL = 1, DT_U8 = 2, DT_U16 = 3, DT_U32 = 4, DT_U64 = 5, DT_I8 = 6,
-  DT_I16 = 7, DT_I32 = 8, DT_I64 = 9, DT_F16 = 10, DT_F32 = 11, DT_F64 = 12,
-  DT_BYTES = 13, DT_BF16 = 14
+  DT_BOOL = 1,
+  DT_U8 = 2,
+  DT_U16 = 3,
+  DT_U32 = 4,
+  DT_U64 = 5,
+  DT_I8 = 6,
+  DT_I16 = 7,
+  DT_I32 = 8,
+  DT_I64 = 9,
+  DT_F16 = 10,
+  DT_F32 = 11,
+  DT_F64 = 12,
+  DT_BYTES = 13,
+  DT_BF16 = 14
 };
 
 static void set_err(char *err, size_t size, const char *fmt, ...) {
@@ -35,31 +46,60 @@ static void set_err(char *err, size_t size, const char *fmt, ...) {
 
 int32_t onnx_to_inferd_type(int32_t t) {
   switch (t) {
-  case 1: return DT_F32;
-  case 2: return DT_U8;
-  case 3: return DT_I8;
-  case 4: return DT_U16;
-  case 5: return DT_I16;
-  case 6: return DT_I32;
-  case 7: return DT_I64;
-  case 8: return DT_BYTES;
-  case 9: return DT_BOOL;
-  case 10: return DT_F16;
-  case 11: return DT_F64;
-  case 12: return DT_U32;
-  case 13: return DT_U64;
-  case 16: return DT_BF16;
-  default: return 0;
+  case 1:
+    return DT_F32;
+  case 2:
+    return DT_U8;
+  case 3:
+    return DT_I8;
+  case 4:
+    return DT_U16;
+  case 5:
+    return DT_I16;
+  case 6:
+    return DT_I32;
+  case 7:
+    return DT_I64;
+  case 8:
+    return DT_BYTES;
+  case 9:
+    return DT_BOOL;
+  case 10:
+    return DT_F16;
+  case 11:
+    return DT_F64;
+  case 12:
+    return DT_U32;
+  case 13:
+    return DT_U64;
+  case 16:
+    return DT_BF16;
+  default:
+    return 0;
   }
 }
 
 static size_t dt_size(int32_t dt) {
   switch (dt) {
-  case DT_BOOL: case DT_U8: case DT_I8: return 1;
-  case DT_U16: case DT_I16: case DT_F16: case DT_BF16: return 2;
-  case DT_U32: case DT_I32: case DT_F32: return 4;
-  case DT_U64: case DT_I64: case DT_F64: return 8;
-  default: return 0;
+  case DT_BOOL:
+  case DT_U8:
+  case DT_I8:
+    return 1;
+  case DT_U16:
+  case DT_I16:
+  case DT_F16:
+  case DT_BF16:
+    return 2;
+  case DT_U32:
+  case DT_I32:
+  case DT_F32:
+    return 4;
+  case DT_U64:
+  case DT_I64:
+  case DT_F64:
+    return 8;
+  default:
+    return 0;
   }
 }
 
@@ -109,17 +149,22 @@ static bool pb_skip(pb_t *c, uint32_t wt) {
   uint64_t v;
   pb_t sub;
   switch (wt) {
-  case 0: return pb_varint(c, &v);
+  case 0:
+    return pb_varint(c, &v);
   case 1:
-    if (c->end - c->p < 8) return false;
+    if (c->end - c->p < 8)
+      return false;
     c->p += 8;
     return true;
-  case 2: return pb_bytes(c, &sub);
+  case 2:
+    return pb_bytes(c, &sub);
   case 5:
-    if (c->end - c->p < 4) return false;
+    if (c->end - c->p < 4)
+      return false;
     c->p += 4;
     return true;
-  default: return false; /* groups (3, 4) are not used by ONNX */
+  default:
+    return false; /* groups (3, 4) are not used by ONNX */
   }
 }
 
@@ -270,8 +315,8 @@ static bool names_has(const names_t *l, const pb_t *s) {
 }
 
 /* Finds the graph (ModelProto field 7) and the default opset. */
-static bool find_graph(const void *buf, size_t len, pb_t *graph,
-                       int64_t *opset, char *err, size_t err_size) {
+static bool find_graph(const void *buf, size_t len, pb_t *graph, int64_t *opset,
+                       char *err, size_t err_size) {
   pb_t c = {buf, (const uint8_t *)buf + len};
   bool found = false;
   *opset = 0;
@@ -381,8 +426,8 @@ bool onnx_graph_read(const void *buf, size_t len, onnx_graph_info_t **out,
                        (probe.name ? strlen(probe.name) : 0)};
         bool is_init = probe.name && names_has(&inits, &nm);
         free(probe.name);
-        if (!is_init && !add_value(&g->inputs, &g->n_inputs, sub, err,
-                                   err_size))
+        if (!is_init &&
+            !add_value(&g->inputs, &g->n_inputs, sub, err, err_size))
           goto fail;
       } else if (pass == 1 && f == 12) {
         if (!add_value(&g->outputs, &g->n_outputs, sub, err, err_size))
@@ -413,7 +458,8 @@ bool onnx_graph_read(const void *buf, size_t len, onnx_graph_info_t **out,
         if (!nt)
           BAD("out of memory");
         g->op_types = nt;
-        size_t ol = (size_t)(op.end - op.p), dl = (size_t)(domain.end - domain.p);
+        size_t ol = (size_t)(op.end - op.p),
+               dl = (size_t)(domain.end - domain.p);
         bool dflt = dl == 0 || pb_eq(&domain, "ai.onnx");
         char *name = malloc(ol + dl + 2);
         if (!name)
@@ -680,8 +726,8 @@ fail:
 static const char *triton_type(int32_t dt) {
   static const char *const names[] = {
       "TYPE_INVALID", "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32",
-      "TYPE_UINT64", "TYPE_INT8", "TYPE_INT16", "TYPE_INT32", "TYPE_INT64",
-      "TYPE_FP16", "TYPE_FP32", "TYPE_FP64", "TYPE_STRING", "TYPE_BF16"};
+      "TYPE_UINT64",  "TYPE_INT8", "TYPE_INT16", "TYPE_INT32",  "TYPE_INT64",
+      "TYPE_FP16",    "TYPE_FP32", "TYPE_FP64",  "TYPE_STRING", "TYPE_BF16"};
   return dt >= 0 && dt <= 14 ? names[dt] : "TYPE_INVALID";
 }
 
@@ -708,8 +754,7 @@ static bool w_values(wbuf_t *w, const onnx_value_t *v, uint32_t n,
                      bool batching, char *err, size_t err_size) {
   for (uint32_t i = 0; i < n; i++) {
     if (!v[i].is_tensor || v[i].dt == 0) {
-      set_err(err, err_size,
-              "value \"%s\": %s cannot be served (ONNX type %d)",
+      set_err(err, err_size, "value \"%s\": %s cannot be served (ONNX type %d)",
               v[i].name ? v[i].name : "",
               v[i].is_tensor ? "its element type" : "a non-tensor value",
               (int)v[i].onnx_type);
@@ -882,7 +927,8 @@ bool onnx_tensor_read(const void *buf, size_t len, onnx_tensor_t *t, char *err,
   }
   uint64_t count = 1;
   for (uint32_t i = 0; i < t->n_dims; i++) {
-    if (t->dims[i] < 0 || (t->dims[i] && count > UINT64_MAX / 16 / (uint64_t)t->dims[i])) {
+    if (t->dims[i] < 0 ||
+        (t->dims[i] && count > UINT64_MAX / 16 / (uint64_t)t->dims[i])) {
       free(vals.p);
       BAD("bad dims");
     }

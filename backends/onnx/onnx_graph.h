@@ -33,12 +33,12 @@ typedef struct onnx_value {
 
 typedef struct onnx_graph_info {
   uint32_t n_inputs, n_outputs;
-  onnx_value_t *inputs;  /* graph inputs that are not initializers */
+  onnx_value_t *inputs; /* graph inputs that are not initializers */
   onnx_value_t *outputs;
   uint32_t n_nodes;
-  char **op_types;       /* per node, "domain:op" when domain is not onnx */
+  char **op_types; /* per node, "domain:op" when domain is not onnx */
   uint32_t n_identity_on_initializer; /* Identity nodes fed by a constant */
-  int64_t opset;         /* default-domain opset, 0 if absent */
+  int64_t opset;                      /* default-domain opset, 0 if absent */
 } onnx_graph_info_t;
 
 bool onnx_graph_read(const void *buf, size_t len, onnx_graph_info_t **out,

@@ -54,12 +54,12 @@ int main(void) {
   char err[256];
   CHECK(onnx_autocomplete_json(g, 4, &json, err, sizeof(err)));
   /* fixed first dim: the model does not batch */
-  CHECK(json && strcmp(json,
-                       "{\"max_batch_size\":0,\"input\":[{\"name\":\"x\","
-                       "\"data_type\":\"TYPE_FP32\",\"dims\":[3,4,5]},"
-                       "{\"name\":\"y\",\"data_type\":\"TYPE_FP32\","
-                       "\"dims\":[3,4,5]}],\"output\":[{\"name\":\"sum\","
-                       "\"data_type\":\"TYPE_FP32\",\"dims\":[3,4,5]}]}") == 0);
+  CHECK(json &&
+        strcmp(json, "{\"max_batch_size\":0,\"input\":[{\"name\":\"x\","
+                     "\"data_type\":\"TYPE_FP32\",\"dims\":[3,4,5]},"
+                     "{\"name\":\"y\",\"data_type\":\"TYPE_FP32\","
+                     "\"dims\":[3,4,5]}],\"output\":[{\"name\":\"sum\","
+                     "\"data_type\":\"TYPE_FP32\",\"dims\":[3,4,5]}]}") == 0);
   if (json)
     printf("%s\n", json);
   free(json);
@@ -93,8 +93,8 @@ int main(void) {
   CHECK(strstr(err, "malformed ONNX file") != NULL);
   CHECK(!onnx_graph_read("", 0, &g, err, sizeof(err)));
   CHECK(strstr(err, "no graph") != NULL);
-  CHECK(!onnx_read_file("/nonexistent/model.onnx", &buf, &len, err,
-                        sizeof(err)));
+  CHECK(
+      !onnx_read_file("/nonexistent/model.onnx", &buf, &len, err, sizeof(err)));
   CHECK(strstr(err, "cannot open") != NULL);
 
   if (failures)

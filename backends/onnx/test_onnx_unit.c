@@ -108,10 +108,13 @@ static void test_conversion(fh_backend_t *b) {
   const float *a = out_y(rf, 1), *c = out_y(rd, 1);
   CHECK(a && c);
   if (!a || !c)
-    fprintf(stderr, "errors: %s / %s\n", fh_request_error(rf) ? fh_request_error(rf) : "-", fh_request_error(rd) ? fh_request_error(rd) : "-");
+    fprintf(stderr, "errors: %s / %s\n",
+            fh_request_error(rf) ? fh_request_error(rf) : "-",
+            fh_request_error(rd) ? fh_request_error(rd) : "-");
   for (int j = 0; a && c && j < 4; j++)
     if (a[j] != c[j]) {
-      fprintf(stderr, "y[%d]: FP32 input gives %.9g, FP64 input %.9g\n", j, a[j], c[j]);
+      fprintf(stderr, "y[%d]: FP32 input gives %.9g, FP64 input %.9g\n", j,
+              a[j], c[j]);
       failures++;
     }
   fh_request_free(rf);
@@ -163,8 +166,8 @@ int main(int argc, char **argv) {
   }
   snprintf(dir, sizeof(dir), "%s", argv[1]);
   char err[1024];
-  fh_backend_t *b = fh_backend_open(INFERD_BACKEND_LIB, "onnx", err,
-                                    sizeof(err));
+  fh_backend_t *b =
+      fh_backend_open(INFERD_BACKEND_LIB, "onnx", err, sizeof(err));
   if (!b) {
     fprintf(stderr, "%s\n", err);
     return 1;

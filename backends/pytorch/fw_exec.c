@@ -39,8 +39,8 @@ inferd_status_t *fw_model_io_init(const inferd_backend_model_t *m,
                                "model \"%s\": cannot allocate io table", model);
   }
   for (uint32_t i = 0; i < io->n_in; i++)
-    bk_host->model_input(m, i, &io->in[i].name, &io->in[i].dt,
-                         &io->in[i].dims, &io->in[i].n_dims);
+    bk_host->model_input(m, i, &io->in[i].name, &io->in[i].dt, &io->in[i].dims,
+                         &io->in[i].n_dims);
   for (uint32_t i = 0; i < io->n_out; i++)
     bk_host->model_output(m, i, &io->out[i].name, &io->out[i].dt,
                           &io->out[i].dims, &io->out[i].n_dims);
@@ -154,11 +154,11 @@ static inferd_status_t *check_request(const inferd_backend_model_t *m,
                                  model, c->name, inferd_datatype_name(c->dt));
     if (!bk_element_count(in->shape, in->n_dims, &count) ||
         count > UINT64_MAX / el || in->byte_size != count * el)
-      return bk_host->status_new(
-          INFERD_INVALID_ARG,
-          "model \"%s\": input \"%s\": expected %" PRIu64 " bytes for its "
-          "shape, got %" PRIu64,
-          model, c->name, count * el, in->byte_size);
+      return bk_host->status_new(INFERD_INVALID_ARG,
+                                 "model \"%s\": input \"%s\": expected %" PRIu64
+                                 " bytes for its "
+                                 "shape, got %" PRIu64,
+                                 model, c->name, count * el, in->byte_size);
     if (k == 0)
       q->batch = batching ? in->shape[0] : 1;
     else if (batching && in->shape[0] != q->batch)
@@ -370,8 +370,8 @@ inferd_status_t *fw_execute(inferd_backend_instance_t *inst,
     inferd_status_t *st = check_request(m, io, &qs[i]);
     if (st) {
       uint64_t now = bk_host->now_ns();
-      bk_host->instance_report_statistics(inst, qs[i].r, false, exec_start,
-                                          now, now, now);
+      bk_host->instance_report_statistics(inst, qs[i].r, false, exec_start, now,
+                                          now, now);
       bk_fail_request(qs[i].r, st);
       qs[i].done = true;
     }

@@ -37,8 +37,8 @@
 
 typedef struct pt_model {
   fw_model_io_t io;
-  uint32_t *in_pos;  /* config input i → forward() argument in_pos[i] */
-  uint32_t *out_pos; /* config output i → flattened result out_pos[i] */
+  uint32_t *in_pos;      /* config input i → forward() argument in_pos[i] */
+  uint32_t *out_pos;     /* config output i → flattened result out_pos[i] */
   int64_t intra_threads; /* 0: derive from the instance count */
   bool optimize;
   int64_t warmup;
@@ -56,9 +56,9 @@ typedef struct pt_instance {
 static inferd_status_t *shim_error(inferd_code_t code, char *msg,
                                    const char *fmt_prefix_model,
                                    const char *what) {
-  inferd_status_t *st = bk_host->status_new(
-      code, "model \"%s\": %s: %s", fmt_prefix_model, what,
-      msg ? msg : "out of memory");
+  inferd_status_t *st =
+      bk_host->status_new(code, "model \"%s\": %s: %s", fmt_prefix_model, what,
+                          msg ? msg : "out of memory");
   free(msg);
   return st;
 }
@@ -160,8 +160,7 @@ static void map_outputs(pt_model_t *s) {
   for (uint32_t i = 0; i < s->io.n_out && by_index; i++)
     by_index = fw_index_suffix(s->io.out[i].name) >= 0;
   for (uint32_t i = 0; i < s->io.n_out; i++)
-    s->out_pos[i] =
-        by_index ? (uint32_t)fw_index_suffix(s->io.out[i].name) : i;
+    s->out_pos[i] = by_index ? (uint32_t)fw_index_suffix(s->io.out[i].name) : i;
 }
 
 static inferd_status_t *pt_model_init(inferd_backend_model_t *m) {
@@ -271,9 +270,9 @@ static inferd_status_t *pt_run(void *ctx, const fw_tensor_t *inputs,
   ts_result_t *r = NULL;
   char *err = ts_forward(pi->mod, args, n_in, &r);
   if (err) {
-    inferd_status_t *st = bk_host->status_new(
-        INFERD_INTERNAL, "pytorch forward() failed: %s",
-        err ? err : "out of memory");
+    inferd_status_t *st =
+        bk_host->status_new(INFERD_INTERNAL, "pytorch forward() failed: %s",
+                            err ? err : "out of memory");
     free(err);
     return st;
   }
@@ -451,17 +450,13 @@ static inferd_status_t *pt_execute(inferd_backend_instance_t *inst,
     BK_LOG(BK_LOG_VERBOSE, "instance \"%s\": %d intra-op thread(s)",
            bk_host->instance_name(inst), pi->intra);
   }
-  return fw_execute(inst, &pi->model->io, requests, n, pt_run, pt_release,
-                    pi);
+  return fw_execute(inst, &pi->model->io, requests, n, pt_run, pt_release, pi);
 }
 
 static const inferd_backend_api_t pt_api = {
-    INFERD_BACKEND_API_HEADER,
-    .model_init = pt_model_init,
-    .model_fini = pt_model_fini,
-    .instance_init = pt_instance_init,
-    .instance_fini = pt_instance_fini,
-    .execute = pt_execute,
+    INFERD_BACKEND_API_HEADER,         .model_init = pt_model_init,
+    .model_fini = pt_model_fini,       .instance_init = pt_instance_init,
+    .instance_fini = pt_instance_fini, .execute = pt_execute,
 };
 
 INFERD_API inferd_status_t *

@@ -55,10 +55,10 @@ static void test_add_sub(fh_backend_t *b) {
   for (int k = 0; k < 3; k++) {
     int64_t shape[2] = {batch[k], 4};
     r[k] = fh_request_new();
-    fh_request_add_input(r[k], "INPUT0", INFERD_TYPE_FP32, shape, 2,
-                         a[row[k]], (uint64_t)batch[k] * 16);
-    fh_request_add_input(r[k], "INPUT1", INFERD_TYPE_FP32, shape, 2,
-                         c[row[k]], (uint64_t)batch[k] * 16);
+    fh_request_add_input(r[k], "INPUT0", INFERD_TYPE_FP32, shape, 2, a[row[k]],
+                         (uint64_t)batch[k] * 16);
+    fh_request_add_input(r[k], "INPUT1", INFERD_TYPE_FP32, shape, 2, c[row[k]],
+                         (uint64_t)batch[k] * 16);
     fh_request_add_output(r[k], "OUTPUT__0");
     fh_request_add_output(r[k], "OUTPUT__1");
   }
@@ -131,7 +131,8 @@ static void test_load_errors(fh_backend_t *b) {
   fh_model_add_io(m, true, "OUTPUT__0", INFERD_TYPE_FP32, d4o, 1);
   fh_model_set_param(m, "INTRA_OP_THREAD_COUNT", "two");
   CHECK(!fh_model_load(m, 1, err, sizeof(err)));
-  CHECK(strstr(err, "parameter \"INTRA_OP_THREAD_COUNT\": expected an integer"));
+  CHECK(
+      strstr(err, "parameter \"INTRA_OP_THREAD_COUNT\": expected an integer"));
   fh_model_free(m);
 }
 
@@ -192,8 +193,8 @@ int main(int argc, char **argv) {
   }
   snprintf(dir, sizeof(dir), "%s", argv[1]);
   char err[1024];
-  fh_backend_t *b = fh_backend_open(INFERD_BACKEND_LIB, "pytorch", err,
-                                    sizeof(err));
+  fh_backend_t *b =
+      fh_backend_open(INFERD_BACKEND_LIB, "pytorch", err, sizeof(err));
   if (!b) {
     fprintf(stderr, "%s\n", err);
     return 1;

@@ -36,33 +36,65 @@ const int kBool = 1, kU8 = 2, kI8 = 6, kI16 = 7, kI32 = 8, kI64 = 9, kF16 = 10,
 
 bool to_torch(int32_t dt, c10::ScalarType *out) {
   switch (dt) {
-  case kBool: *out = c10::kBool; return true;
-  case kU8: *out = c10::kByte; return true;
-  case kI8: *out = c10::kChar; return true;
-  case kI16: *out = c10::kShort; return true;
-  case kI32: *out = c10::kInt; return true;
-  case kI64: *out = c10::kLong; return true;
-  case kF16: *out = c10::kHalf; return true;
-  case kF32: *out = c10::kFloat; return true;
-  case kF64: *out = c10::kDouble; return true;
-  case kBF16: *out = c10::kBFloat16; return true;
-  default: return false;
+  case kBool:
+    *out = c10::kBool;
+    return true;
+  case kU8:
+    *out = c10::kByte;
+    return true;
+  case kI8:
+    *out = c10::kChar;
+    return true;
+  case kI16:
+    *out = c10::kShort;
+    return true;
+  case kI32:
+    *out = c10::kInt;
+    return true;
+  case kI64:
+    *out = c10::kLong;
+    return true;
+  case kF16:
+    *out = c10::kHalf;
+    return true;
+  case kF32:
+    *out = c10::kFloat;
+    return true;
+  case kF64:
+    *out = c10::kDouble;
+    return true;
+  case kBF16:
+    *out = c10::kBFloat16;
+    return true;
+  default:
+    return false;
   }
 }
 
 int32_t from_torch(c10::ScalarType t) {
   switch (t) {
-  case c10::kBool: return kBool;
-  case c10::kByte: return kU8;
-  case c10::kChar: return kI8;
-  case c10::kShort: return kI16;
-  case c10::kInt: return kI32;
-  case c10::kLong: return kI64;
-  case c10::kHalf: return kF16;
-  case c10::kFloat: return kF32;
-  case c10::kDouble: return kF64;
-  case c10::kBFloat16: return kBF16;
-  default: return 0;
+  case c10::kBool:
+    return kBool;
+  case c10::kByte:
+    return kU8;
+  case c10::kChar:
+    return kI8;
+  case c10::kShort:
+    return kI16;
+  case c10::kInt:
+    return kI32;
+  case c10::kLong:
+    return kI64;
+  case c10::kHalf:
+    return kF16;
+  case c10::kFloat:
+    return kF32;
+  case c10::kDouble:
+    return kF64;
+  case c10::kBFloat16:
+    return kBF16;
+  default:
+    return 0;
   }
 }
 
@@ -99,8 +131,8 @@ bool flatten(const c10::IValue &v, std::vector<at::Tensor> &out,
         return false;
     return true;
   }
-  *why = std::string("forward() returned a value of type ") +
-         v.tagKind() + "; expected a tensor or a tuple/list of tensors";
+  *why = std::string("forward() returned a value of type ") + v.tagKind() +
+         "; expected a tensor or a tuple/list of tensors";
   return false;
 }
 
