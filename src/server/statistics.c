@@ -56,7 +56,8 @@ static inferd_status_t *snapshot(inferd_model_t *m, inferd_model_stats_t *o) {
     o->n_batch = s->n_batch;
   }
   pthread_mutex_unlock(&s->batch_mu);
-  qsort(o->batch, o->n_batch, sizeof(inferd_batch_stat_t), cmp_batch);
+  if (o->n_batch > 1)
+    qsort(o->batch, o->n_batch, sizeof(inferd_batch_stat_t), cmp_batch);
   return NULL;
 }
 
