@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -433,10 +434,12 @@ static void h_report_batch(inferd_backend_instance_t *i, uint64_t n, uint64_t a,
   (void)i, (void)n, (void)a, (void)b, (void)c, (void)d;
 }
 
+/* An ABI 1.0 host: it has no model_set_config_json, which also exercises
+ * the backends' path for older servers. */
 static const inferd_host_api_t fh_host = {
     INFERD_BACKEND_ABI_MAJOR,
-    INFERD_BACKEND_ABI_MINOR,
-    (uint32_t)sizeof(inferd_host_api_t),
+    0,
+    (uint32_t)offsetof(inferd_host_api_t, model_set_config_json),
     .status_new = h_status_new,
     .status_code = h_status_code,
     .status_message = h_status_message,

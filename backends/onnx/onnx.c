@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,17 +170,29 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
                                model, path, err);
   }
   if (s->graph && bk_host->model_input_count(m) == 0) {
-    /* No ABI function sets the config yet: say what it would be. */
+    /* complete the config from the graph (reference §3.6), batching with
+     * Triton's default max_batch_size 4 when every dim 0 is dynamic */
     char *json = NULL;
-    bool ok = onnx_autocomplete_json(s->graph, 0, &json, err, sizeof(err));
-    st = bk_host->status_new(
-        INFERD_INVALID_ARG,
-        "model \"%s\": config has no inputs/outputs and this server cannot "
-        "complete them yet; from the graph they would be: %s",
-        model, ok ? json : err);
+    if (!onnx_autocomplete_json(s->graph, 4, &json, err, sizeof(err)))
+      st = bk_host->status_new(INFERD_INVALID_ARG,
+                               "model \"%s\": cannot complete the config "
+                               "from the graph: %s",
+                               model, err);
+    else if (bk_host->struct_size <
+             offsetof(inferd_host_api_t, model_set_config_json) +
+                 sizeof(void *))
+      st = bk_host->status_new(
+          INFERD_INVALID_ARG,
+          "model \"%s\": config has no inputs/outputs and this server "
+          "cannot complete them; from the graph they would be: %s",
+          model, json);
+    else
+      st = bk_host->model_set_config_json(m, json);
     free(json);
-    ox_model_free(s);
-    return st;
+    if (st) {
+      ox_model_free(s);
+      return st;
+    }
   }
   st = fw_model_io_init(m, &s->io);
   if (st) {

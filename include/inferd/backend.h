@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define INFERD_BACKEND_ABI_MAJOR 1
-#define INFERD_BACKEND_ABI_MINOR 0
+#define INFERD_BACKEND_ABI_MINOR 1
 #define INFERD_BACKEND_REGISTER_SYMBOL "inferd_backend_register"
 
 typedef struct inferd_backend inferd_backend_t;                   /* library */
@@ -200,6 +200,17 @@ typedef struct inferd_host_api {
                                            uint64_t compute_start_ns,
                                            uint64_t compute_end_ns,
                                            uint64_t exec_end_ns);
+
+  /* ---- ABI 1.1 ---- */
+  /* Config auto-completion (reference §3.6), from model_init only: json is
+   * a partial ModelConfig in the JSON form of reference §3.5, e.g.
+   * {"max_batch_size":4,"input":[...],"output":[...]}. Inputs and outputs
+   * are taken when the config has none, max_batch_size when the config has
+   * no inputs and says 0. The result is validated like a config file;
+   * afterwards model_input*, model_output*, model_max_batch_size and
+   * model_config_json reflect it. Errors name the field. */
+  inferd_status_t *(*model_set_config_json)(inferd_backend_model_t *m,
+                                            const char *json);
 } inferd_host_api_t;
 
 /* Table of the backend's hooks. */

@@ -317,6 +317,14 @@ static void h_report_batch_statistics(inferd_backend_instance_t *i,
                     compute_end - compute_start, exec_end - compute_end);
 }
 
+static inferd_status_t *h_model_set_config_json(inferd_backend_model_t *m,
+                                                const char *json) {
+  if (!json)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "model_set_config_json: no JSON given");
+  return model_complete_config(M(m), json);
+}
+
 const inferd_host_api_t be_host_api = {
     .abi_major = INFERD_BACKEND_ABI_MAJOR,
     .abi_minor = INFERD_BACKEND_ABI_MINOR,
@@ -377,4 +385,5 @@ const inferd_host_api_t be_host_api = {
     .request_send_final = h_request_send_final,
     .instance_report_statistics = h_report_statistics,
     .instance_report_batch_statistics = h_report_batch_statistics,
+    .model_set_config_json = h_model_set_config_json,
 };

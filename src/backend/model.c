@@ -147,6 +147,88 @@ static inferd_status_t *build_io(inferd_model_t *m) {
   return NULL;
 }
 
+static void free_io(inferd_model_t *m) {
+  free(m->inputs);
+  free(m->outputs);
+  free(m->output_names);
+  m->inputs = m->outputs = NULL;
+  m->output_names = NULL;
+  m->n_inputs = m->n_outputs = 0;
+}
+
+/* moves the repeated field of src into dst (dst's must be empty) */
+#define TAKE(dst, src, field)                                                  \
+  do {                                                                         \
+    dst->field = src->field;                                                   \
+    dst->n_##field = src->n_##field;                                           \
+    src->field = NULL;                                                         \
+    src->n_##field = 0;                                                        \
+  } while (0)
+
+inferd_status_t *model_complete_config(inferd_model_t *m, const char *json) {
+  if (!m->in_model_init)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "model \"%s\": the config can only be completed "
+                             "during model_init",
+                             m->name);
+  ProtobufCMessage *msg = NULL;
+  inferd_status_t *st = cfg_json_parse(&inference__model_config__descriptor,
+                                       json, strlen(json), &msg);
+  if (st)
+    return inferd_status_prefix(st, "model \"%s\": config completion from "
+                                    "the backend",
+                                m->name);
+  cfg_model_t *part = (cfg_model_t *)msg;
+  cfg_model_t *c = config_copy(m->config);
+  if (!c) {
+    cfg_free(part);
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
+  bool had_inputs = c->n_input > 0;
+  if (!had_inputs && part->n_input)
+    TAKE(c, part, input);
+  if (c->n_output == 0 && part->n_output)
+    TAKE(c, part, output);
+  if (!had_inputs && c->max_batch_size == 0 && part->max_batch_size > 0)
+    c->max_batch_size = part->max_batch_size;
+  cfg_free(part);
+  cfg_load_options_t o = {.model_dir = m->model_dir,
+                          .model_name = m->name,
+                          .model_config_name = NULL,
+                          .autocomplete = true,
+                          .gpu_count = 0};
+  if ((st = cfg_complete(&o, c))) {
+    cfg_free(c);
+    return inferd_status_prefix(st, "model \"%s\": config completed by the "
+                                    "backend",
+                                m->name);
+  }
+  char *json_out = NULL;
+  size_t json_len = 0;
+  if ((st = cfg_json_print(&c->base, &json_out, &json_len))) {
+    cfg_free(c);
+    return st;
+  }
+  cfg_model_t *old = m->config;
+  free_io(m);
+  m->config = c;
+  if ((st = build_io(m))) { /* out of memory: keep the new config */
+    free(json_out);
+    cfg_free(old);
+    return st;
+  }
+  cfg_free(old);
+  free(m->config_json);
+  m->config_json = json_out;
+  m->config_json_len = json_len;
+  m->platform = m->config->platform && *m->config->platform
+                    ? m->config->platform
+                    : m->config->backend;
+  LOG_INFO("model \"%s\" version %lld: config completed by backend \"%s\"",
+           m->name, (long long)m->version, m->backend->name);
+  return NULL;
+}
+
 static inferd_status_t *create_instances(inferd_model_t *m) {
   const cfg_model_t *c = m->config;
   uint32_t total = 0;
@@ -221,9 +303,7 @@ static void model_destroy(inferd_model_t *m, bool model_initialised) {
     m->backend->api->model_fini(model_to_be(m));
   be_release(m->backend);
   model_stats_deinit(&m->stats);
-  free(m->inputs);
-  free(m->outputs);
-  free(m->output_names);
+  free_io(m);
   free(m->config_json);
   cfg_free(m->config);
   free(m->name);
@@ -285,8 +365,11 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
   if ((st = be_acquire(reg, m->config->backend, model_dir, vdir,
                        &m->backend)))
     goto fail;
-  if (m->backend->api->model_init &&
-      (st = m->backend->api->model_init(model_to_be(m))))
+  m->in_model_init = true;
+  if (m->backend->api->model_init)
+    st = m->backend->api->model_init(model_to_be(m));
+  m->in_model_init = false;
+  if (st)
     goto fail;
   model_initialised = true;
   if ((st = create_instances(m)))

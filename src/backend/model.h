@@ -74,6 +74,7 @@ struct inferd_model {
   uint32_t n_inputs, n_outputs;
   const char **output_names; /* all config outputs, in order */
   bool decoupled;
+  bool in_model_init; /* the backend may complete the config now */
 
   be_backend_t *backend;
   void *backend_state;
@@ -102,6 +103,10 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
                             inferd_model_t **out);
+/* Completes the config from a backend's partial JSON during model_init
+ * (host function model_set_config_json). */
+inferd_status_t *model_complete_config(inferd_model_t *m, const char *json);
+
 /* Blocks until the caller's reference is the only one left, or timeout_ms
  * passed (timeout_ms < 0: forever). Returns true when unused. */
 bool model_wait_unused(inferd_model_t *m, int64_t timeout_ms);

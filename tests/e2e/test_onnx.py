@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 import conftest
 from conftest import INFERD_BACKEND_DIR, Model
@@ -120,23 +121,45 @@ def unsupported_op_model():
 
 def test_load_errors(start_server, models):
     mlp = models["onnx_mlp"]
-    no_io = 'name: "no_io"\nbackend: "onnxruntime"\nmax_batch_size: 0\n'
     wrong = mlp.config.replace('name: "onnx_mlp"', 'name: "wrong_in"').replace(
         'name: "x"', 'name: "z"')
     op_cfg = fw_models.config("bad_op", "onnx", [("x", "FP32", [2])],
                               [("y", "FP32", [2])])
     srv = start_server(models={
-        "no_io": Model(no_io, files={"1/model.onnx": mlp.data}),
         "wrong_in": Model(wrong, files={"1/model.onnx": mlp.data}),
         "bad_op": Model(op_cfg, files={"1/model.onnx": unsupported_op_model()}),
     }, wait_ready=False, extra_args=["--exit-on-error=false"])
-    entries = wait_settled(srv.url, ["no_io", "wrong_in", "bad_op"])
+    entries = wait_settled(srv.url, ["wrong_in", "bad_op"])
     reasons = {n: e.get("reason", "") for n, e in entries.items()}
     assert all(e["state"] == "UNAVAILABLE" for e in entries.values()), entries
     assert 'operator "Frobnicate"' in reasons["bad_op"] or \
         "Frobnicate" in reasons["bad_op"], reasons["bad_op"]
     assert 'input "z" is not an input of the ONNX graph' in reasons["wrong_in"]
-    # until the ABI can set the config, the error shows the completion
-    assert "from the graph they would be" in reasons["no_io"]
-    assert '"input":[{"name":"x","data_type":"TYPE_FP32","dims":[-1,16]}]' \
-        in reasons["no_io"]
+
+
+def test_config_completed_from_the_graph(start_server, models):
+    """A bare model.onnx (no config.pbtxt) and a config without inputs are
+    completed from the graph (reference §3.6): names, types, dims, and
+    max_batch_size 4 since every first dimension is dynamic."""
+    mlp = models["onnx_mlp"]
+    no_io = 'backend: "onnxruntime"\n'
+    srv = start_server(models={
+        "bare": Model(None, files={"1/model.onnx": mlp.data}),
+        "no_io": Model(no_io, files={"1/model.onnx": mlp.data}),
+    })
+    for name in ("bare", "no_io"):
+        cfg = requests.get(f"{srv.url}/v2/models/{name}/config",
+                           timeout=10).json()
+        assert cfg["name"] == name
+        assert cfg["backend"] == "onnxruntime"
+        assert cfg["max_batch_size"] == 4
+        assert [(i["name"], i["data_type"], i["dims"]) for i in cfg["input"]] \
+            == [("x", "TYPE_FP32", [16])]
+        meta = requests.get(f"{srv.url}/v2/models/{name}", timeout=10).json()
+        assert meta["inputs"] == [{"name": "x", "datatype": "FP32",
+                                   "shape": [-1, 16]}]
+        x = rand((3, 16), 4)
+        want = mlp.reference({"x": x})["y"]
+        r, _, outs = infer_binary(srv.url, name, [("x", "FP32", [3, 16], x)])
+        assert r.status_code == 200, r.text
+        close(outs["y"], want)
