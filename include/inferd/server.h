@@ -330,6 +330,15 @@ INFERD_API void inferd_request_cancel(inferd_request_t *req);
 INFERD_API inferd_status_t *inferd_server_infer_async(inferd_server_t *s,
                                                       inferd_request_t *req);
 
+/* Wake-up batching for a frontend's event loop (optional, per thread).
+ * While the calling thread defers, requests it hands to
+ * inferd_server_infer_async are queued without waking the models'
+ * execution threads; inferd_thread_defer_wakeups(false) then wakes each
+ * scheduler that received requests, once. An event-loop iteration thus
+ * hands over all its requests with one wake-up instead of one each. The
+ * thread must not wait for a response between the two calls. */
+INFERD_API void inferd_thread_defer_wakeups(bool defer);
+
 /* ---- responses --------------------------------------------------------- */
 /* Error of the response (borrowed), NULL when it succeeded. */
 INFERD_API const inferd_status_t *

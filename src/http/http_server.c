@@ -27,6 +27,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +47,16 @@ struct http_server {
   pthread_mutex_t pool_mu; /* guards pool: states are freed on any thread */
   struct http_req *pool;
   size_t n_pool;
+  /* single-thread mode: our own event loop drives the daemon */
+  bool own_loop;
+  pthread_t loop;
+  atomic_bool loop_stop;
+  atomic_bool quiesce_req;
+  pthread_mutex_t loop_mu; /* with loop_cv: quiesce done */
+  pthread_cond_t loop_cv;
+  bool quiesced;
+  int wake_fd;  /* eventfd: a connection was resumed (external mode) */
+  int epoll_fd; /* the loop's: the daemon's epoll fd and wake_fd */
 };
 
 #define POOL_MAX 256
@@ -232,8 +244,15 @@ static void suspend(http_req_t *q) {
 }
 
 static void resume(http_req_t *q) {
-  if (!atomic_load(&q->mhd_done))
+  if (!atomic_load(&q->mhd_done)) {
     MHD_resume_connection(q->conn);
+    /* in external mode the daemon does not wake itself for a resume */
+    if (q->h->own_loop) {
+      uint64_t one = 1;
+      ssize_t w = write(q->h->wake_fd, &one, sizeof(one));
+      (void)w; /* a full counter already means "wake" */
+    }
+  }
 }
 
 static void *repo_thread(void *arg) {
@@ -729,6 +748,69 @@ static struct MHD_Response *static_json(const char *s) {
   return r;
 }
 
+static void quiesce_now(http_server_t *h) {
+  MHD_socket fd = MHD_quiesce_daemon(h->d);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+}
+
+/* The event loop of single-thread mode. Each iteration runs the daemon
+ * once (all ready connections) with the server's wake-ups deferred, so the
+ * requests of one iteration reach the model's execution thread with one
+ * wake-up instead of one each. Resumed connections wake the loop through
+ * the daemon's inter-thread channel. */
+static void *loop_main(void *arg) {
+  http_server_t *h = arg;
+  while (!atomic_load(&h->loop_stop)) {
+    if (atomic_load(&h->quiesce_req)) {
+      atomic_store(&h->quiesce_req, false);
+      quiesce_now(h);
+      pthread_mutex_lock(&h->loop_mu);
+      h->quiesced = true;
+      pthread_cond_broadcast(&h->loop_cv);
+      pthread_mutex_unlock(&h->loop_mu);
+    }
+    MHD_UNSIGNED_LONG_LONG to = 0;
+    int timeout_ms = 50; /* also bounds the reaction to stop/quiesce */
+    if (MHD_get_timeout(h->d, &to) == MHD_YES && to < (unsigned)timeout_ms)
+      timeout_ms = (int)to;
+    struct epoll_event ev[4];
+    int n = epoll_wait(h->epoll_fd, ev, 4, timeout_ms);
+    for (int i = 0; i < n; i++)
+      if (ev[i].data.fd == h->wake_fd) {
+        uint64_t v;
+        ssize_t r = read(h->wake_fd, &v, sizeof(v));
+        (void)r;
+      }
+    inferd_thread_defer_wakeups(true);
+    MHD_run(h->d);
+    inferd_thread_defer_wakeups(false);
+  }
+  return NULL;
+}
+
+static inferd_status_t *loop_setup(http_server_t *h) {
+  const union MHD_DaemonInfo *di =
+      MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+  h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (!di || h->wake_fd < 0 || h->epoll_fd < 0)
+    return inferd_status_new(INFERD_INTERNAL,
+                             "cannot set up the HTTP event loop: %s",
+                             strerror(errno));
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = di->epoll_fd};
+  if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)
+    return inferd_status_new(INFERD_INTERNAL,
+                             "cannot set up the HTTP event loop: %s",
+                             strerror(errno));
+  ev.data.fd = h->wake_fd;
+  if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0)
+    return inferd_status_new(INFERD_INTERNAL,
+                             "cannot set up the HTTP event loop: %s",
+                             strerror(errno));
+  return NULL;
+}
+
 inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
                                    http_server_t **out) {
   http_server_t *h = calloc(1, sizeof(*h));
@@ -736,7 +818,10 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   h->srv = s;
   h->opts = *o;
+  h->wake_fd = h->epoll_fd = -1;
   pthread_mutex_init(&h->pool_mu, NULL);
+  pthread_mutex_init(&h->loop_mu, NULL);
+  pthread_cond_init(&h->loop_cv, NULL);
   if (h->opts.thread_count == 0)
     h->opts.thread_count = 1;
   if (h->opts.max_input_size == 0)
@@ -754,8 +839,11 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
     http_server_free(h);
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  /* one thread: our own loop (see loop_main); several: MHD's pool */
+  h->own_loop = h->opts.thread_count == 1;
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  if (!h->own_loop)
+    flags |= MHD_USE_INTERNAL_POLLING_THREAD;
   if (ipv6)
     flags |= MHD_USE_IPv6;
   unsigned pool = h->opts.thread_count > 1 ? h->opts.thread_count : 0;
@@ -776,6 +864,17 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
   const union MHD_DaemonInfo *di =
       MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
   h->port = di ? di->port : o->port;
+  if (h->own_loop) {
+    st = loop_setup(h);
+    if (!st && pthread_create(&h->loop, NULL, loop_main, h) != 0)
+      st = inferd_status_new(INFERD_INTERNAL,
+                             "cannot start the HTTP event loop thread");
+    if (st) {
+      h->own_loop = false; /* nothing to join */
+      http_server_free(h);
+      return st;
+    }
+  }
   *out = h;
   return NULL;
 }
@@ -785,14 +884,25 @@ uint16_t http_server_port(const http_server_t *h) { return h->port; }
 void http_server_quiesce(http_server_t *h) {
   if (!h || !h->d)
     return;
-  MHD_socket fd = MHD_quiesce_daemon(h->d);
-  if (fd != MHD_INVALID_SOCKET)
-    close(fd);
+  if (!h->own_loop) {
+    quiesce_now(h);
+    return;
+  }
+  /* the daemon belongs to the loop thread: ask it, wait for it */
+  atomic_store(&h->quiesce_req, true);
+  pthread_mutex_lock(&h->loop_mu);
+  while (!h->quiesced)
+    pthread_cond_wait(&h->loop_cv, &h->loop_mu);
+  pthread_mutex_unlock(&h->loop_mu);
 }
 
 void http_server_free(http_server_t *h) {
   if (!h)
     return;
+  if (h->own_loop) {
+    atomic_store(&h->loop_stop, true);
+    pthread_join(h->loop, NULL);
+  }
   if (h->d)
     MHD_stop_daemon(h->d);
   if (h->not_found)
@@ -807,5 +917,11 @@ void http_server_free(http_server_t *h) {
     free(q);
   }
   pthread_mutex_destroy(&h->pool_mu);
+  pthread_mutex_destroy(&h->loop_mu);
+  pthread_cond_destroy(&h->loop_cv);
+  if (h->wake_fd >= 0)
+    close(h->wake_fd);
+  if (h->epoll_fd >= 0)
+    close(h->epoll_fd);
   free(h);
 }

@@ -64,9 +64,20 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   else
     s->head = req;
   s->tail = req;
-  pthread_cond_signal(&s->cv);
+  if (!sched_defer_wakeup(base))
+    pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return NULL;
+}
+
+static void kick(sched_t *base) {
+  default_sched_t *s = (default_sched_t *)base;
+  pthread_mutex_lock(&s->mu);
+  if (s->head && s->head->next)
+    pthread_cond_broadcast(&s->cv); /* several requests: every idle worker */
+  else if (s->head)
+    pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void stop(sched_t *base) {
@@ -99,8 +110,11 @@ static void sched_free(sched_t *base) {
   free(s);
 }
 
-static const sched_ops_t default_ops = {
-    .name = "default", .enqueue = enqueue, .stop = stop, .free = sched_free};
+static const sched_ops_t default_ops = {.name = "default",
+                                        .enqueue = enqueue,
+                                        .stop = stop,
+                                        .kick = kick,
+                                        .free = sched_free};
 
 inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out) {
   default_sched_t *s = calloc(1, sizeof(*s));

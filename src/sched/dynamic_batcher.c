@@ -516,9 +516,17 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
   r->on_cancel = on_cancel;
   q_push(&q->head, &q->tail, r);
   q->n++;
-  pthread_cond_signal(&s->cv);
+  if (!sched_defer_wakeup(base))
+    pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return NULL;
+}
+
+static void kick(sched_t *base) {
+  dyn_sched_t *s = (dyn_sched_t *)base;
+  pthread_mutex_lock(&s->mu);
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void stop(sched_t *base) {
@@ -590,6 +598,7 @@ static void sched_free(sched_t *base) {
 static const sched_ops_t dyn_ops = {.name = "dynamic_batching",
                                     .enqueue = enqueue,
                                     .stop = stop,
+                                    .kick = kick,
                                     .free = sched_free};
 
 static void policy_from(db_queue_t *q, const Inference__ModelQueuePolicy *p) {

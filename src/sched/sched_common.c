@@ -59,6 +59,40 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
                         memory_order_relaxed);
 }
 
+/* the schedulers that received deferred requests on this thread; each is
+ * held through a model reference until it is kicked */
+#define DEFER_MAX 16
+static _Thread_local struct {
+  bool on;
+  uint32_t n;
+  sched_t *s[DEFER_MAX];
+} deferred;
+
+bool sched_defer_wakeup(sched_t *s) {
+  if (!deferred.on)
+    return false;
+  for (uint32_t i = 0; i < deferred.n; i++)
+    if (deferred.s[i] == s)
+      return true;
+  if (deferred.n == DEFER_MAX)
+    return false; /* too many models in one iteration: wake now */
+  core_ref_acquire(&s->model->ref);
+  deferred.s[deferred.n++] = s;
+  return true;
+}
+
+void inferd_thread_defer_wakeups(bool defer) {
+  deferred.on = defer;
+  if (defer)
+    return;
+  for (uint32_t i = 0; i < deferred.n; i++) {
+    sched_t *s = deferred.s[i];
+    s->ops->kick(s);
+    core_ref_release(&s->model->ref);
+  }
+  deferred.n = 0;
+}
+
 inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out) {
   const cfg_model_t *c = m->config;
   if (c->scheduling_choice_case ==

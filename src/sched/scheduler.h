@@ -25,6 +25,8 @@ typedef struct sched_ops {
   /* Stops admitting, fails the queued requests with UNAVAILABLE, waits for
    * running executions and joins the threads. */
   void (*stop)(sched_t *s);
+  /* Wakes the execution (or batcher) threads after deferred enqueues. */
+  void (*kick)(sched_t *s);
   void (*free)(sched_t *s);
 } sched_ops_t;
 
@@ -49,6 +51,11 @@ inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out);
  * Requests that were cancelled before execution get CANCELLED instead. */
 void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
                    uint32_t n);
+
+/* Called by enqueue, under the scheduler's lock, instead of signalling:
+ * true when the calling thread defers wake-ups (the scheduler is then kicked
+ * by inferd_thread_defer_wakeups(false)), false when it must signal now. */
+bool sched_defer_wakeup(sched_t *s);
 
 /* Completes req with an error response (st transferred) and releases it. */
 void sched_fail_request(inferd_request_t *req, inferd_status_t *st);
