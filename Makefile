@@ -1,11 +1,14 @@
 # Makefile: a thin wrapper over CMake and the test scripts.
 #   make run    build and serve examples/model_repository on port 8000
-#   make test   unit + end-to-end tests, plain build and ASan+UBSan build
-#   make build | asan | bench | clean | format
-# The build directories are build/ (plain) and build-asan/ (sanitizers).
+#   make test   unit + end-to-end tests, plain build and ASan+UBSan build,
+#               and the scheduler tests under ThreadSanitizer
+#   make build | asan | tsan | bench | clean | format
+# The build directories are build/ (plain), build-asan/ (ASan+UBSan) and
+# build-tsan/ (TSan, scheduler tests only).
 
 BUILD_DIR := build
 ASAN_DIR := build-asan
+TSAN_DIR := build-tsan
 JOBS ?= 2
 ARGS ?=
 # make test also installs the framework backends' packages (libtorch, OpenCV
@@ -16,8 +19,8 @@ FRAMEWORKS ?= 1
 # Targets run one after the other even under make -j: each already builds
 # with $(JOBS) jobs, and the test suites must not compete for the cores.
 .NOTPARALLEL:
-.PHONY: all deps deps-test deps-bench build asan run test test-build \
-        test-asan bench clean format
+.PHONY: all deps deps-test deps-bench build asan tsan run test test-build \
+        test-asan test-tsan bench clean format
 
 all: build
 
@@ -41,7 +44,7 @@ asan: deps
 run: build
 	$(BUILD_DIR)/inferd --model-repository=examples/model_repository $(ARGS)
 
-test: deps-test test-build test-asan
+test: deps-test test-build test-asan test-tsan
 
 test-build: build
 	scripts/run-tests.sh $(BUILD_DIR)
@@ -49,11 +52,22 @@ test-build: build
 test-asan: asan
 	scripts/run-tests.sh --asan $(ASAN_DIR)
 
+# The schedulers (queues, batcher, instance threads) under ThreadSanitizer:
+# the scheduler unit tests drive them through the embedding API.
+tsan: deps
+	cmake -S . -B $(TSAN_DIR) -DINFERD_WERROR=ON -DINFERD_TSAN=ON
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target sched_test_dynamic_batcher \
+	  inferd_testing inferd_add_sub inferd_identity
+
+test-tsan: tsan
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 \
+	  ctest --output-on-failure -R '^sched/'
+
 bench: deps-bench build
 	bench/http_vs_nginx.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
 
 format:
 	git ls-files -- '*.c' '*.h' | xargs clang-format -i
