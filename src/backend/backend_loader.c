@@ -13,20 +13,13 @@
 
 #include "backend/backend_loader.h"
 #include "core/log.h"
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
+#include "core/str.h"
 
 inferd_status_t *be_registry_init(be_registry_t *reg, const char *dir) {
   memset(reg, 0, sizeof(*reg));
   pthread_mutex_init(&reg->mu, NULL);
   if (dir) {
-    reg->backend_dir = dup_str(dir);
+    reg->backend_dir = core_strdup(dir);
   } else {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -80,8 +73,8 @@ static bool is_file(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static inferd_status_t *find_library(const be_registry_t *reg,
-                                     const char *name, const char *model_dir,
+static inferd_status_t *find_library(const be_registry_t *reg, const char *name,
+                                     const char *model_dir,
                                      const char *version_dir, char *out,
                                      size_t out_len) {
   const char *dirs[4] = {version_dir, model_dir, reg->backend_dir,
@@ -89,10 +82,10 @@ static inferd_status_t *find_library(const be_registry_t *reg,
   for (int i = 0; i < 4; i++) {
     if (!dirs[i])
       continue;
-    int n = i == 2 ? snprintf(out, out_len, "%s/%s/libinferd_%s.so", dirs[i],
-                              name, name)
-                   : snprintf(out, out_len, "%s/libinferd_%s.so", dirs[i],
-                              name);
+    int n = i == 2
+                ? snprintf(out, out_len, "%s/%s/libinferd_%s.so", dirs[i], name,
+                           name)
+                : snprintf(out, out_len, "%s/libinferd_%s.so", dirs[i], name);
     if (n > 0 && (size_t)n < out_len && is_file(out))
       return NULL;
   }
@@ -148,7 +141,7 @@ static inferd_status_t *open_backend(be_registry_t *reg, const char *name,
                              name, path, why);
   }
   be_backend_t *b = calloc(1, sizeof(*b));
-  if (!b || !(b->name = dup_str(name)) || !(b->path = dup_str(path))) {
+  if (!b || !(b->name = core_strdup(name)) || !(b->path = core_strdup(path))) {
     if (b) {
       free(b->name);
       free(b);

@@ -11,15 +11,8 @@
 #include "backend/model.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "sched/scheduler.h"
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
 
 static void on_last_user(core_ref_t *r) {
   inferd_model_t *m = (inferd_model_t *)r;
@@ -175,8 +168,9 @@ inferd_status_t *model_complete_config(inferd_model_t *m, const char *json) {
   inferd_status_t *st = cfg_json_parse(&inference__model_config__descriptor,
                                        json, strlen(json), &msg);
   if (st)
-    return inferd_status_prefix(st, "model \"%s\": config completion from "
-                                    "the backend",
+    return inferd_status_prefix(st,
+                                "model \"%s\": config completion from "
+                                "the backend",
                                 m->name);
   cfg_model_t *part = (cfg_model_t *)msg;
   cfg_model_t *c = config_copy(m->config);
@@ -199,8 +193,9 @@ inferd_status_t *model_complete_config(inferd_model_t *m, const char *json) {
                           .gpu_count = 0};
   if ((st = cfg_complete(&o, c))) {
     cfg_free(c);
-    return inferd_status_prefix(st, "model \"%s\": config completed by the "
-                                    "backend",
+    return inferd_status_prefix(st,
+                                "model \"%s\": config completed by the "
+                                "backend",
                                 m->name);
   }
   char *json_out = NULL;
@@ -259,7 +254,7 @@ static inferd_status_t *create_instances(inferd_model_t *m) {
         char name[256];
         snprintf(name, sizeof(name), "%s_%u",
                  grp->name && *grp->name ? grp->name : m->name, d * per + j);
-        if (!(inst->name = dup_str(name)))
+        if (!(inst->name = core_strdup(name)))
           return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
         k++;
       }
@@ -270,7 +265,7 @@ static inferd_status_t *create_instances(inferd_model_t *m) {
     inst->kind = INFERD_INSTANCE_KIND_CPU;
     char name[256];
     snprintf(name, sizeof(name), "%s_0", m->name);
-    if (!(inst->name = dup_str(name)))
+    if (!(inst->name = core_strdup(name)))
       return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
     k = 1;
   }
@@ -335,9 +330,9 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
 
   char vdir[4096];
   snprintf(vdir, sizeof(vdir), "%s/%lld", model_dir, (long long)version);
-  m->name = dup_str(name);
-  m->model_dir = dup_str(model_dir);
-  m->version_dir = dup_str(vdir);
+  m->name = core_strdup(name);
+  m->model_dir = core_strdup(model_dir);
+  m->version_dir = core_strdup(vdir);
   m->config = config_copy(cfg);
   if (!m->name || !m->model_dir || !m->version_dir || !m->config) {
     st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
@@ -346,7 +341,7 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
   char fpath[4096 + 256];
   snprintf(fpath, sizeof(fpath), "%s/%s", vdir,
            cfg_default_model_filename(m->config));
-  if (!(m->file_path = dup_str(fpath))) {
+  if (!(m->file_path = core_strdup(fpath))) {
     st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
     goto fail;
   }
@@ -362,8 +357,7 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
     goto fail;
   if ((st = build_io(m)))
     goto fail;
-  if ((st = be_acquire(reg, m->config->backend, model_dir, vdir,
-                       &m->backend)))
+  if ((st = be_acquire(reg, m->config->backend, model_dir, vdir, &m->backend)))
     goto fail;
   m->in_model_init = true;
   if (m->backend->api->model_init)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "repository/repository.h"
 #include "sched/scheduler.h"
 
@@ -41,14 +42,6 @@ struct repo {
   repo_model_t *models; /* sorted by name */
   size_t n_models;
 };
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
 
 const char *repo_state_name(int32_t state) {
   switch (state) {
@@ -123,8 +116,8 @@ static inferd_status_t *scan(repo_t *r) {
       }
       repo_model_t *m = &r->models[r->n_models];
       memset(m, 0, sizeof(*m));
-      m->name = dup_str(e->d_name);
-      m->dir = dup_str(path);
+      m->name = core_strdup(e->d_name);
+      m->dir = core_strdup(path);
       if (!m->name || !m->dir) {
         free(m->name);
         free(m->dir);
@@ -142,7 +135,7 @@ static inferd_status_t *scan(repo_t *r) {
 
 static void set_reason(char **slot, const char *reason) {
   free(*slot);
-  *slot = reason ? dup_str(reason) : NULL;
+  *slot = reason ? core_strdup(reason) : NULL;
 }
 
 /* Loads every version the policy selects. Returns the first error. */
@@ -169,8 +162,8 @@ static inferd_status_t *load_model(repo_t *r, size_t idx) {
   if (!st)
     st = repo_list_versions(rm->dir, &avail, &n_avail);
   if (!st)
-    st = repo_apply_policy(rm->name, cfg->version_policy, avail, n_avail,
-                           &sel, &n_sel);
+    st = repo_apply_policy(rm->name, cfg->version_policy, avail, n_avail, &sel,
+                           &n_sel);
   free(avail);
   if (st) {
     pthread_rwlock_wrlock(&r->lock);
@@ -204,8 +197,8 @@ static inferd_status_t *load_model(repo_t *r, size_t idx) {
     inferd_model_t *m = NULL;
     LOG_INFO("loading model \"%s\" version %lld", rm->name,
              (long long)vs[i].version);
-    inferd_status_t *e = model_load(s, &s->backends, rm->name, vs[i].version,
-                                    rm->dir, cfg, &m);
+    inferd_status_t *e =
+        model_load(s, &s->backends, rm->name, vs[i].version, rm->dir, cfg, &m);
     pthread_rwlock_wrlock(&r->lock);
     if (e) {
       vs[i].state = REPO_STATE_UNAVAILABLE;
@@ -219,8 +212,8 @@ static inferd_status_t *load_model(repo_t *r, size_t idx) {
       LOG_ERROR("failed to load model \"%s\" version %lld: %s", rm->name,
                 (long long)vs[i].version, inferd_status_message(e));
       if (!first)
-        first = inferd_status_prefix(e, "model \"%s\" version %lld",
-                                     rm->name, (long long)vs[i].version);
+        first = inferd_status_prefix(e, "model \"%s\" version %lld", rm->name,
+                                     (long long)vs[i].version);
       else
         inferd_status_free(e);
     }
@@ -242,8 +235,8 @@ inferd_status_t *repo_load_all(repo_t *r, bool exit_on_error) {
     if (!e)
       continue;
     if (!first)
-      first = inferd_status_prefix(e, "failed to load \"%s\"",
-                                   r->models[i].name);
+      first =
+          inferd_status_prefix(e, "failed to load \"%s\"", r->models[i].name);
     else
       inferd_status_free(e);
     if (exit_on_error)
@@ -381,12 +374,11 @@ inferd_status_t *repo_ready_versions(repo_t *r, const char *name, size_t len,
 }
 
 static bool entry_set(inferd_model_index_entry_t *e, const char *name,
-                      int64_t version, const char *state,
-                      const char *reason) {
-  e->name = dup_str(name);
+                      int64_t version, const char *state, const char *reason) {
+  e->name = core_strdup(name);
   e->version = version;
-  e->state = state ? dup_str(state) : NULL;
-  e->reason = reason && *reason ? dup_str(reason) : NULL;
+  e->state = state ? core_strdup(state) : NULL;
+  e->reason = reason && *reason ? core_strdup(reason) : NULL;
   return e->name && (!state || e->state) && (!reason || !*reason || e->reason);
 }
 
@@ -405,8 +397,7 @@ inferd_status_t *repo_index(repo_t *r, bool ready_only,
       if (ready_only)
         continue;
       ok = entry_set(&es[k++], rm->name, -1,
-                     rm->state ? repo_state_name(rm->state) : NULL,
-                     rm->reason);
+                     rm->state ? repo_state_name(rm->state) : NULL, rm->reason);
       continue;
     }
     for (size_t j = 0; ok && j < rm->n_versions; j++) {

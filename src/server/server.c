@@ -8,21 +8,18 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "repository/repository.h"
 #include "server/server_internal.h"
 
 /* extensions reported by GET /v2, in Triton's order, only those that work */
-static const char *const extensions[] = {
-    "model_repository", "schedule_policy", "model_configuration",
-    "binary_tensor_data", "parameters", "statistics", "logging"};
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
+static const char *const extensions[] = {"model_repository",
+                                         "schedule_policy",
+                                         "model_configuration",
+                                         "binary_tensor_data",
+                                         "parameters",
+                                         "statistics",
+                                         "logging"};
 
 void inferd_server_options_init(inferd_server_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -41,12 +38,11 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
                              "at least one model repository is required "
                              "(--model-repository)");
   if (o->model_control_mode != INFERD_CONTROL_NONE)
-    return inferd_status_new(INFERD_UNSUPPORTED,
-                             "model control mode \"%s\" is not supported yet; "
-                             "only \"none\" is",
-                             o->model_control_mode == INFERD_CONTROL_POLL
-                                 ? "poll"
-                                 : "explicit");
+    return inferd_status_new(
+        INFERD_UNSUPPORTED,
+        "model control mode \"%s\" is not supported yet; "
+        "only \"none\" is",
+        o->model_control_mode == INFERD_CONTROL_POLL ? "poll" : "explicit");
   inferd_server_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
@@ -60,9 +56,9 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   s->control_mode = o->model_control_mode;
   s->exit_timeout_secs = o->exit_timeout_secs;
   inferd_status_t *st = NULL;
-  s->id = dup_str(o->server_id ? o->server_id : "inferd");
+  s->id = core_strdup(o->server_id ? o->server_id : "inferd");
   s->model_config_name =
-      o->model_config_name ? dup_str(o->model_config_name) : NULL;
+      o->model_config_name ? core_strdup(o->model_config_name) : NULL;
   s->repositories = calloc(o->n_model_repositories, sizeof(char *));
   if (!s->id || !s->repositories ||
       (o->model_config_name && !s->model_config_name)) {
@@ -70,7 +66,7 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
     goto fail;
   }
   for (size_t i = 0; i < o->n_model_repositories; i++) {
-    if (!(s->repositories[i] = dup_str(o->model_repositories[i]))) {
+    if (!(s->repositories[i] = core_strdup(o->model_repositories[i]))) {
       st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
       goto fail;
     }
@@ -92,8 +88,7 @@ fail:
   return st;
 }
 
-inferd_status_t *inferd_server_stop(inferd_server_t *s,
-                                    uint32_t timeout_secs) {
+inferd_status_t *inferd_server_stop(inferd_server_t *s, uint32_t timeout_secs) {
   atomic_store(&s->stopping, true);
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
@@ -113,8 +108,7 @@ inferd_status_t *inferd_server_stop(inferd_server_t *s,
     return inferd_status_new(INFERD_UNAVAILABLE,
                              "%zu request%s still in flight at the exit "
                              "timeout of %u s",
-                             left, left == 1 ? " was" : "s were",
-                             timeout_secs);
+                             left, left == 1 ? " was" : "s were", timeout_secs);
   }
   repo_unload_all(s->repo, 0);
   return NULL;
