@@ -65,8 +65,10 @@ static int submit(void) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s <repository> <backend-dir> [seconds] "
-                    "[window]\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s <repository> <backend-dir> [seconds] "
+            "[window]\n",
+            argv[0]);
     return 2;
   }
   double seconds = argc > 3 ? strtod(argv[3], NULL) : 5.0;
@@ -109,8 +111,8 @@ int main(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double el = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   long n = atomic_load(&done);
-  printf("in-process simple: %.0f req/s (window %d, %.1f s)\n", n / el,
-         window, el);
+  printf("in-process simple: %.0f req/s (window %d, %.1f s)\n", n / el, window,
+         el);
   inferd_model_release(model);
   inferd_server_stop(server, 10);
   inferd_server_free(server);

@@ -31,9 +31,9 @@ static grpc_slice payload; /* each call gets its own byte buffer: the
 
 static void start(call_t *c) {
   memset(c, 0, sizeof(*c));
-  c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                     method, NULL,
-                                     gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  c->call =
+      grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
+                               NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   grpc_metadata_array_init(&c->md);
   grpc_metadata_array_init(&c->trailing);
   grpc_op ops[6];
@@ -69,8 +69,10 @@ static void finish(call_t *c) {
 
 int main(int argc, char **argv) {
   if (argc != 6) {
-    fprintf(stderr, "usage: %s host:port method payload concurrency "
-                    "seconds\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s host:port method payload concurrency "
+            "seconds\n",
+            argv[0]);
     return 2;
   }
   FILE *f = fopen(argv[3], "rb");
@@ -98,8 +100,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < conc; i++)
     start(&calls[i]);
   gpr_timespec t0 = gpr_now(GPR_CLOCK_MONOTONIC);
-  gpr_timespec warm_end = gpr_time_add(t0, gpr_time_from_millis(500, GPR_TIMESPAN));
-  gpr_timespec end = gpr_time_add(warm_end, gpr_time_from_millis((int64_t)(secs * 1000), GPR_TIMESPAN));
+  gpr_timespec warm_end =
+      gpr_time_add(t0, gpr_time_from_millis(500, GPR_TIMESPAN));
+  gpr_timespec end = gpr_time_add(
+      warm_end, gpr_time_from_millis((int64_t)(secs * 1000), GPR_TIMESPAN));
   long done = 0, errors = 0;
   int reported = 0;
   int measuring = 0, active = conc;
@@ -129,13 +133,14 @@ int main(int argc, char **argv) {
     }
     start(c);
   }
-  printf("%.0f calls/s (%ld calls, %ld errors, concurrency %d)\n",
-         done / secs, done, errors, conc);
+  printf("%.0f calls/s (%ld calls, %ld errors, concurrency %d)\n", done / secs,
+         done, errors, conc);
   grpc_slice_unref(method);
   grpc_slice_unref(payload);
   grpc_completion_queue_shutdown(cq);
-  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                    NULL).type != GRPC_QUEUE_SHUTDOWN)
+  while (
+      grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+          .type != GRPC_QUEUE_SHUTDOWN)
     ;
   grpc_completion_queue_destroy(cq);
   grpc_channel_destroy(ch);

@@ -31,9 +31,8 @@ static void arm(slot_t *s) {
   s->state = 0;
   s->payload = NULL;
   grpc_metadata_array_init(&s->md);
-  grpc_server_request_registered_call(s->srv, s->method, &s->call,
-                                      &s->deadline, &s->md, &s->payload,
-                                      s->cq, s->cq, s);
+  grpc_server_request_registered_call(s->srv, s->method, &s->call, &s->deadline,
+                                      &s->md, &s->payload, s->cq, s->cq, s);
 }
 
 static void *loop(void *arg) {

@@ -68,8 +68,8 @@ typedef struct inferd_host_api {
   uint32_t abi_major, abi_minor, struct_size;
 
   /* -- status (see server.h for semantics) -- */
-  inferd_status_t *(*status_new)(inferd_code_t code, const char *fmt, ...)
-      INFERD_PRINTF(2, 3);
+  inferd_status_t *(*status_new)(inferd_code_t code, const char *fmt,
+                                 ...)INFERD_PRINTF(2, 3);
   inferd_code_t (*status_code)(const inferd_status_t *st);
   const char *(*status_message)(const inferd_status_t *st);
   void (*status_free)(inferd_status_t *st);
@@ -164,8 +164,8 @@ typedef struct inferd_host_api {
                                    inferd_request_t *r);
   /* Adds an output and returns its buffer (CPU memory, byte_size bytes,
    * owned by the response). For BYTES, byte_size is the framed size. */
-  inferd_status_t *(*response_output)(inferd_response_t *resp,
-                                      const char *name, inferd_datatype_t dt,
+  inferd_status_t *(*response_output)(inferd_response_t *resp, const char *name,
+                                      inferd_datatype_t dt,
                                       const int64_t *shape, uint32_t n_dims,
                                       uint64_t byte_size, void **buffer);
   inferd_status_t *(*response_set_param_string)(inferd_response_t *resp,
@@ -194,12 +194,9 @@ typedef struct inferd_host_api {
                                      uint64_t compute_start_ns,
                                      uint64_t compute_end_ns,
                                      uint64_t exec_end_ns);
-  void (*instance_report_batch_statistics)(inferd_backend_instance_t *i,
-                                           uint64_t batch_size,
-                                           uint64_t exec_start_ns,
-                                           uint64_t compute_start_ns,
-                                           uint64_t compute_end_ns,
-                                           uint64_t exec_end_ns);
+  void (*instance_report_batch_statistics)(
+      inferd_backend_instance_t *i, uint64_t batch_size, uint64_t exec_start_ns,
+      uint64_t compute_start_ns, uint64_t compute_end_ns, uint64_t exec_end_ns);
 
   /* ---- ABI 1.1 ---- */
   /* Config auto-completion (reference §3.6), from model_init only: json is

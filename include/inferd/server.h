@@ -235,8 +235,7 @@ INFERD_API inferd_status_t *
 inferd_server_model_statistics(inferd_server_t *s, const char *name,
                                size_t name_len, int64_t version,
                                inferd_model_stats_t **out, size_t *n);
-INFERD_API void inferd_model_stats_free(inferd_model_stats_t *stats,
-                                        size_t n);
+INFERD_API void inferd_model_stats_free(inferd_model_stats_t *stats, size_t n);
 
 /* ======================= inference ==================================== */
 
@@ -263,8 +262,7 @@ INFERD_API inferd_model_t *inferd_request_model(const inferd_request_t *req);
 INFERD_API inferd_status_t *inferd_request_set_id(inferd_request_t *req,
                                                   const char *id, size_t len);
 INFERD_API const char *inferd_request_id(const inferd_request_t *req);
-INFERD_API void inferd_request_set_flags(inferd_request_t *req,
-                                         uint32_t flags);
+INFERD_API void inferd_request_set_flags(inferd_request_t *req, uint32_t flags);
 INFERD_API void inferd_request_set_correlation_id(inferd_request_t *req,
                                                   uint64_t id);
 INFERD_API inferd_status_t *
@@ -349,8 +347,7 @@ INFERD_API size_t inferd_response_output_count(const inferd_response_t *r);
 /* Outputs in the order the backend produced them, already filtered to the
  * requested outputs. Pointers are borrowed until inferd_response_free. */
 INFERD_API void inferd_response_output(const inferd_response_t *r, size_t i,
-                                       const char **name,
-                                       inferd_datatype_t *dt,
+                                       const char **name, inferd_datatype_t *dt,
                                        const int64_t **shape, size_t *n_dims,
                                        const void **base, size_t *byte_size);
 INFERD_API size_t inferd_response_param_count(const inferd_response_t *r);

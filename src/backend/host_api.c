@@ -14,10 +14,9 @@
 #include "server/server_internal.h"
 
 /* ---- status / log ---- */
-static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt,
-                                     ...) INFERD_PRINTF(2, 3);
-static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt,
-                                     ...) {
+static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt, ...)
+    INFERD_PRINTF(2, 3);
+static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   inferd_status_t *st = core_status_vnew(code, fmt, ap);
@@ -42,9 +41,7 @@ static void h_log(int32_t level, const char *file, int line, const char *fmt,
 static uint64_t h_now_ns(void) { return core_now_ns(); }
 
 /* ---- backend ---- */
-static const char *h_backend_name(const inferd_backend_t *b) {
-  return b->name;
-}
+static const char *h_backend_name(const inferd_backend_t *b) { return b->name; }
 static const char *h_backend_config(const inferd_backend_t *b,
                                     const char *key) {
   const be_registry_t *reg = b->registry;
@@ -158,12 +155,10 @@ static uint32_t h_request_flags(const inferd_request_t *r) { return r->flags; }
 static uint32_t h_request_input_count(const inferd_request_t *r) {
   return r->n_inputs;
 }
-static inferd_status_t *h_request_input(const inferd_request_t *r, uint32_t i,
-                                        const char **name,
-                                        inferd_datatype_t *dt,
-                                        const int64_t **shape,
-                                        uint32_t *n_dims, uint64_t *byte_size,
-                                        uint32_t *n_buffers) {
+static inferd_status_t *
+h_request_input(const inferd_request_t *r, uint32_t i, const char **name,
+                inferd_datatype_t *dt, const int64_t **shape, uint32_t *n_dims,
+                uint64_t *byte_size, uint32_t *n_buffers) {
   if (i >= r->n_inputs)
     return inferd_status_new(INFERD_INVALID_ARG,
                              "input index %u out of range (%u inputs)", i,
@@ -247,9 +242,8 @@ static inferd_status_t *h_response_new(inferd_response_t **out,
 static inferd_status_t *h_response_output(inferd_response_t *resp,
                                           const char *name,
                                           inferd_datatype_t dt,
-                                          const int64_t *shape,
-                                          uint32_t n_dims, uint64_t byte_size,
-                                          void **buffer) {
+                                          const int64_t *shape, uint32_t n_dims,
+                                          uint64_t byte_size, void **buffer) {
   if (dt <= INFERD_TYPE_INVALID || dt >= INFERD_TYPE_COUNT_)
     return inferd_status_new(INFERD_INVALID_ARG,
                              "output \"%s\": invalid data type %d", name,
@@ -273,8 +267,7 @@ static inferd_status_t *h_set_double(inferd_response_t *r, const char *k,
                                      double v) {
   return core_response_set_param(r, k, INFERD_PARAM_DOUBLE, &v);
 }
-static inferd_status_t *h_response_send(inferd_response_t *resp,
-                                        uint32_t flags,
+static inferd_status_t *h_response_send(inferd_response_t *resp, uint32_t flags,
                                         inferd_status_t *error) {
   if (!resp) {
     inferd_status_free(error);
@@ -311,8 +304,7 @@ static void h_report_statistics(inferd_backend_instance_t *i,
 static void h_report_batch_statistics(inferd_backend_instance_t *i,
                                       uint64_t batch_size, uint64_t exec_start,
                                       uint64_t compute_start,
-                                      uint64_t compute_end,
-                                      uint64_t exec_end) {
+                                      uint64_t compute_end, uint64_t exec_end) {
   model_stats_batch(&i->model->stats, batch_size, compute_start - exec_start,
                     compute_end - compute_start, exec_end - compute_end);
 }

@@ -119,7 +119,6 @@ void model_unload(inferd_model_t *m);
 void model_stats_init(model_stats_t *s);
 void model_stats_deinit(model_stats_t *s);
 void model_stats_add(model_duration_t *d, uint64_t ns);
-void model_stats_batch(model_stats_t *s, uint64_t batch_size,
-                       uint64_t input_ns, uint64_t infer_ns,
-                       uint64_t output_ns);
+void model_stats_batch(model_stats_t *s, uint64_t batch_size, uint64_t input_ns,
+                       uint64_t infer_ns, uint64_t output_ns);
 #endif

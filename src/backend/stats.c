@@ -23,9 +23,8 @@ void model_stats_add(model_duration_t *d, uint64_t ns) {
   atomic_fetch_add_explicit(&d->ns, ns, memory_order_relaxed);
 }
 
-void model_stats_batch(model_stats_t *s, uint64_t batch_size,
-                       uint64_t input_ns, uint64_t infer_ns,
-                       uint64_t output_ns) {
+void model_stats_batch(model_stats_t *s, uint64_t batch_size, uint64_t input_ns,
+                       uint64_t infer_ns, uint64_t output_ns) {
   pthread_mutex_lock(&s->batch_mu);
   model_batch_stat_t *b = NULL;
   for (uint32_t i = 0; i < s->n_batch; i++)

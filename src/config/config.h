@@ -58,8 +58,7 @@ typedef struct cfg_load_options {
 inferd_status_t *cfg_load(const cfg_load_options_t *opts, cfg_model_t **out);
 
 /* The same steps for a config already in memory (load override). */
-inferd_status_t *cfg_complete(const cfg_load_options_t *opts,
-                              cfg_model_t *cfg);
+inferd_status_t *cfg_complete(const cfg_load_options_t *opts, cfg_model_t *cfg);
 
 /* The default model file name for a config (default_model_filename if set,
  * else per backend/platform: model.onnx, model.pt, model.plan, model.py,

@@ -86,8 +86,8 @@ void inferd_log(int32_t level, const char *file, int line, const char *fmt,
   int m = vsnprintf(buf + used, sizeof(buf) - used - 1, fmt, ap);
   va_end(ap);
   if (m > 0)
-    used += (size_t)m < sizeof(buf) - used - 1 ? (size_t)m
-                                               : sizeof(buf) - used - 2;
+    used +=
+        (size_t)m < sizeof(buf) - used - 1 ? (size_t)m : sizeof(buf) - used - 2;
   buf[used++] = '\n';
   fwrite(buf, 1, used, stderr);
 }

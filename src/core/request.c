@@ -216,12 +216,10 @@ inferd_status_t *inferd_request_add_input(inferd_request_t *req,
   return NULL;
 }
 
-inferd_status_t *inferd_request_append_input_data(inferd_request_t *req,
-                                                  uint32_t index,
-                                                  const void *base,
-                                                  size_t byte_size,
-                                                  inferd_memtype_t mem_type,
-                                                  int64_t device_id) {
+inferd_status_t *
+inferd_request_append_input_data(inferd_request_t *req, uint32_t index,
+                                 const void *base, size_t byte_size,
+                                 inferd_memtype_t mem_type, int64_t device_id) {
   if (index >= req->n_inputs)
     return inferd_status_new(INFERD_INVALID_ARG, "no input with index %u",
                              index);
@@ -250,10 +248,10 @@ inferd_status_t *inferd_request_add_requested_output(inferd_request_t *req,
     if (strncmp(req->requested[i], name, name_len) == 0 &&
         req->requested[i][name_len] == '\0')
       return inferd_status_new(INFERD_INVALID_ARG,
-                               "output \"%.*s\" requested twice",
-                               (int)name_len, name);
-  if (!grow((void **)&req->requested, &req->cap_requested,
-            req->n_requested + 1, sizeof(char *)))
+                               "output \"%.*s\" requested twice", (int)name_len,
+                               name);
+  if (!grow((void **)&req->requested, &req->cap_requested, req->n_requested + 1,
+            sizeof(char *)))
     return OOM();
   char *p = core_arena_strndup(&req->arena, name, name_len);
   if (!p)

@@ -70,8 +70,8 @@ typedef struct core_param {
 } core_param_t;
 
 struct inferd_request {
-  inferd_model_t *model; /* one reference */
-  core_ref_t *model_ref; /* the same object, as its refcount */
+  inferd_model_t *model;  /* one reference */
+  core_ref_t *model_ref;  /* the same object, as its refcount */
   const char *model_name; /* borrowed from the model */
   int64_t model_version;
   core_arena_t arena;
@@ -153,9 +153,8 @@ inferd_status_t *core_response_alloc(inferd_request_t *r,
 inferd_status_t *core_response_add_output(inferd_response_t *resp,
                                           const char *name,
                                           inferd_datatype_t dt,
-                                          const int64_t *shape,
-                                          uint32_t n_dims, uint64_t byte_size,
-                                          void **buffer);
+                                          const int64_t *shape, uint32_t n_dims,
+                                          uint64_t byte_size, void **buffer);
 inferd_status_t *core_response_set_param(inferd_response_t *resp,
                                          const char *key,
                                          inferd_param_type_t type,

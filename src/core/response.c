@@ -29,14 +29,12 @@ inferd_status_t *core_response_alloc(inferd_request_t *r,
 inferd_status_t *core_response_add_output(inferd_response_t *resp,
                                           const char *name,
                                           inferd_datatype_t dt,
-                                          const int64_t *shape,
-                                          uint32_t n_dims, uint64_t byte_size,
-                                          void **buffer) {
+                                          const int64_t *shape, uint32_t n_dims,
+                                          uint64_t byte_size, void **buffer) {
   for (uint32_t i = 0; i < resp->n_outputs; i++)
     if (strcmp(resp->outputs[i].name, name) == 0)
       return inferd_status_new(INFERD_INTERNAL,
-                               "output \"%s\" added twice to a response",
-                               name);
+                               "output \"%s\" added twice to a response", name);
   if (resp->n_outputs == resp->cap_outputs) {
     uint32_t nc = resp->cap_outputs ? resp->cap_outputs * 2 : 4;
     core_output_t *p = realloc(resp->outputs, sizeof(*p) * nc);

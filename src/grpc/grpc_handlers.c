@@ -23,8 +23,8 @@
 
 static inferd_status_t *server_live(grpc_frontend_t *fe, const uint8_t *req,
                                     size_t len, grpc_fe_buf_t *reply) {
-  UNPACK(Inference__ServerLiveRequest, inference__server_live_request__descriptor,
-         in);
+  UNPACK(Inference__ServerLiveRequest,
+         inference__server_live_request__descriptor, in);
   FREE_MSG(in);
   Inference__ServerLiveResponse r = INFERENCE__SERVER_LIVE_RESPONSE__INIT;
   r.live = inferd_server_is_live(fe->server);
@@ -66,9 +66,8 @@ static inferd_status_t *model_ready(grpc_frontend_t *fe, const uint8_t *req,
   return grpc_fe_pack(&r.base, reply);
 }
 
-static inferd_status_t *server_metadata(grpc_frontend_t *fe,
-                                        const uint8_t *req, size_t len,
-                                        grpc_fe_buf_t *reply) {
+static inferd_status_t *server_metadata(grpc_frontend_t *fe, const uint8_t *req,
+                                        size_t len, grpc_fe_buf_t *reply) {
   UNPACK(Inference__ServerMetadataRequest,
          inference__server_metadata_request__descriptor, in);
   FREE_MSG(in);
@@ -105,9 +104,8 @@ static void tensor_meta(Inference__ModelMetadataResponse__TensorMetadata *t,
   t->n_shape = k;
 }
 
-static inferd_status_t *model_metadata(grpc_frontend_t *fe,
-                                       const uint8_t *req, size_t len,
-                                       grpc_fe_buf_t *reply) {
+static inferd_status_t *model_metadata(grpc_frontend_t *fe, const uint8_t *req,
+                                       size_t len, grpc_fe_buf_t *reply) {
   UNPACK(Inference__ModelMetadataRequest,
          inference__model_metadata_request__descriptor, in);
   inferd_model_t *m;
@@ -206,8 +204,9 @@ static inferd_status_t *model_config(grpc_frontend_t *fe, const uint8_t *req,
 }
 
 static inferd_status_t *unsupported(const char *what) {
-  return inferd_status_new(INFERD_UNSUPPORTED, "%s is not supported by this "
-                                               "server",
+  return inferd_status_new(INFERD_UNSUPPORTED,
+                           "%s is not supported by this "
+                           "server",
                            what);
 }
 
@@ -263,8 +262,7 @@ static inferd_status_t *model_statistics(grpc_frontend_t *fe,
   if (!st) {
     bool all = !in->name || !*in->name;
     st = inferd_server_model_statistics(fe->server, all ? NULL : in->name,
-                                        all ? 0 : strlen(in->name), v, &ms,
-                                        &n);
+                                        all ? 0 : strlen(in->name), v, &ms, &n);
   }
   FREE_MSG(in);
   if (st)
@@ -382,9 +380,8 @@ static inferd_status_t *repository_index(grpc_frontend_t *fe,
   return st;
 }
 
-static inferd_status_t *repository_load(grpc_frontend_t *fe,
-                                        const uint8_t *req, size_t len,
-                                        grpc_fe_buf_t *reply) {
+static inferd_status_t *repository_load(grpc_frontend_t *fe, const uint8_t *req,
+                                        size_t len, grpc_fe_buf_t *reply) {
   UNPACK(Inference__RepositoryModelLoadRequest,
          inference__repository_model_load_request__descriptor, in);
   inferd_status_t *st = NULL;
@@ -398,8 +395,9 @@ static inferd_status_t *repository_load(grpc_frontend_t *fe,
     const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
     const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
     if (strcmp(k, "config") == 0) {
-      if (!v || v->parameter_choice_case !=
-                    INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
+      if (!v ||
+          v->parameter_choice_case !=
+              INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
         st = inferd_status_new(INFERD_INVALID_ARG,
                                "load parameter \"config\": expected "
                                "string_param holding the JSON model config");
@@ -441,8 +439,9 @@ static inferd_status_t *repository_unload(grpc_frontend_t *fe,
     const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
     const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
     if (strcmp(k, "unload_dependents") == 0) {
-      if (!v || v->parameter_choice_case !=
-                    INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
+      if (!v ||
+          v->parameter_choice_case !=
+              INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
         st = inferd_status_new(INFERD_INVALID_ARG,
                                "unload parameter \"unload_dependents\": "
                                "expected bool_param");
@@ -463,7 +462,8 @@ static inferd_status_t *repository_unload(grpc_frontend_t *fe,
   return grpc_fe_pack(&r.base, reply);
 }
 
-/* ---- logging ---------------------------------------------------------------------- */
+/* ---- logging
+ * ---------------------------------------------------------------------- */
 
 static const char *log_choice_name(int c) {
   switch (c) {
@@ -506,7 +506,7 @@ static inferd_status_t *log_settings(grpc_frontend_t *fe, const uint8_t *req,
                                k, log_choice_name(c));
         break;
       }
-      bool *f = k[4] == 'i' ? &ls.log_info
+      bool *f = k[4] == 'i'   ? &ls.log_info
                 : k[4] == 'w' ? &ls.log_warning
                               : &ls.log_error;
       *f = v->bool_param;
@@ -596,9 +596,10 @@ static inferd_status_t *health_check(grpc_frontend_t *fe, const uint8_t *req,
   FREE_MSG(in);
   Grpc__Health__V1__HealthCheckResponse r =
       GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-  r.status = inferd_server_is_ready(fe->server)
-                 ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+  r.status =
+      inferd_server_is_ready(fe->server)
+          ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+          : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
   return grpc_fe_pack(&r.base, reply);
 }
 

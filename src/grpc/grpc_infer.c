@@ -53,7 +53,7 @@ typedef struct stream {
   wq_item_t *head, *tail;
   grpc_byte_buffer *writing_bb;
   bool writing, md_sent, reads_done, status_started, broken;
-  bool error_as_status; /* client sent triton_grpc_error: true */
+  bool error_as_status;   /* client sent triton_grpc_error: true */
   inferd_status_t *error; /* first error when error_as_status */
   int cancelled;
   job_t *jobs; /* in flight, for cancellation */
@@ -102,7 +102,8 @@ static void *job_alloc(job_t *j, size_t n) {
   return p;
 }
 
-/* ---- request building --------------------------------------------------------- */
+/* ---- request building
+ * --------------------------------------------------------- */
 
 static const char *param_type_name(int c) {
   switch (c) {
@@ -123,11 +124,9 @@ static const char *param_type_name(int c) {
 
 static inferd_status_t *bad_param(const char *key, const char *expected,
                                   const Inference__InferParameter *v) {
-  return inferd_status_new(INFERD_INVALID_ARG,
-                           "parameter \"%s\": expected %s, got %s", key,
-                           expected,
-                           param_type_name(v ? (int)v->parameter_choice_case
-                                             : 0));
+  return inferd_status_new(
+      INFERD_INVALID_ARG, "parameter \"%s\": expected %s, got %s", key,
+      expected, param_type_name(v ? (int)v->parameter_choice_case : 0));
 }
 
 static inferd_status_t *set_params(job_t *j, inferd_request_t *req,
@@ -142,8 +141,8 @@ static inferd_status_t *set_params(job_t *j, inferd_request_t *req,
       if (c == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM)
         inferd_request_set_correlation_id(req, (uint64_t)v->int64_param);
       else if (c == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
-        st = inferd_request_set_correlation_id_string(
-            req, v->string_param, strlen(v->string_param));
+        st = inferd_request_set_correlation_id_string(req, v->string_param,
+                                                      strlen(v->string_param));
       else
         st = bad_param(k, "int64_param or string_param", v);
     } else if (strcmp(k, "sequence_start") == 0 ||
@@ -196,17 +195,17 @@ static inferd_status_t *set_params(job_t *j, inferd_request_t *req,
         st = inferd_request_set_param_int(req, k, strlen(k), v->int64_param);
         break;
       case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM:
-        st = inferd_request_set_param_string(req, k, strlen(k),
-                                             v->string_param,
+        st = inferd_request_set_param_string(req, k, strlen(k), v->string_param,
                                              strlen(v->string_param));
         break;
       case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM:
-        st = inferd_request_set_param_double(req, k, strlen(k),
-                                             v->double_param);
+        st =
+            inferd_request_set_param_double(req, k, strlen(k), v->double_param);
         break;
       default:
-        st = bad_param(k, "bool_param, int64_param, string_param or "
-                          "double_param",
+        st = bad_param(k,
+                       "bool_param, int64_param, string_param or "
+                       "double_param",
                        v);
       }
     }
@@ -273,10 +272,9 @@ static inferd_status_t *typed_input(job_t *j, const char *name,
                              "contents, use raw_input_contents",
                              name, inferd_datatype_name(dt));
   }
-  size_t total = c->n_bool_contents + c->n_int_contents +
-                 c->n_int64_contents + c->n_uint_contents +
-                 c->n_uint64_contents + c->n_fp32_contents +
-                 c->n_fp64_contents + c->n_bytes_contents;
+  size_t total = c->n_bool_contents + c->n_int_contents + c->n_int64_contents +
+                 c->n_uint_contents + c->n_uint64_contents +
+                 c->n_fp32_contents + c->n_fp64_contents + c->n_bytes_contents;
   if (total != got)
     return inferd_status_new(INFERD_INVALID_ARG,
                              "input \"%s\": datatype %s takes its contents "
@@ -370,9 +368,9 @@ static inferd_status_t *typed_input(job_t *j, const char *name,
   return NULL;
 }
 
-static bool has_param(Inference__ModelInferRequest__InferInputTensor__ParametersEntry
-                          **ps,
-                      size_t n, const char *key) {
+static bool
+has_param(Inference__ModelInferRequest__InferInputTensor__ParametersEntry **ps,
+          size_t n, const char *key) {
   for (size_t i = 0; i < n; i++)
     if (ps[i]->key && strcmp(ps[i]->key, key) == 0)
       return true;
@@ -431,8 +429,8 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
                                  model, name, next_raw);
       const grpc_fe_raw_t *rw = &j->msg.raw[next_raw++];
       if (rw->n_pieces == 0)
-        st = inferd_request_append_input_data(req, idx, "", 0,
-                                              INFERD_MEM_CPU, 0);
+        st = inferd_request_append_input_data(req, idx, "", 0, INFERD_MEM_CPU,
+                                              0);
       for (size_t p = 0; p < rw->n_pieces && !st; p++)
         st = inferd_request_append_input_data(
             req, idx, j->msg.pieces[rw->first + p].p,
@@ -522,7 +520,8 @@ static inferd_status_t *job_build(grpc_frontend_t *fe, job_t *j, bool stream) {
   return st;
 }
 
-/* ---- unary ModelInfer ---------------------------------------------------------- */
+/* ---- unary ModelInfer
+ * ---------------------------------------------------------- */
 
 static void unary_unref_locked(unary_t *u) {
   if (--u->refs > 0) {
@@ -659,8 +658,7 @@ void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
   op.data.recv_close_on_server.cancelled = &u->cancelled;
   pthread_mutex_lock(&u->mu);
   u->refs++;
-  if (grpc_call_start_batch(call, &op, 1, &u->close_tag, NULL) !=
-      GRPC_CALL_OK)
+  if (grpc_call_start_batch(call, &op, 1, &u->close_tag, NULL) != GRPC_CALL_OK)
     u->refs--;
   pthread_mutex_unlock(&u->mu);
 
@@ -688,7 +686,8 @@ void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
   unary_unref_locked(u);
 }
 
-/* ---- ModelStreamInfer ------------------------------------------------------------ */
+/* ---- ModelStreamInfer
+ * ------------------------------------------------------------ */
 
 static void stream_unref_locked(stream_t *s) {
   if (--s->refs > 0) {
@@ -730,8 +729,8 @@ static void stream_maybe_finish_locked(stream_t *s) {
   }
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   if (s->error) {
-    ops[n].data.send_status_from_server.status = (grpc_status_code)
-        inferd_code_grpc_status(inferd_status_code(s->error));
+    ops[n].data.send_status_from_server.status =
+        (grpc_status_code)inferd_code_grpc_status(inferd_status_code(s->error));
     s->details = grpc_slice_from_copied_string(inferd_status_message(s->error));
   } else {
     ops[n].data.send_status_from_server.status = GRPC_STATUS_OK;
@@ -863,8 +862,8 @@ static void stream_response_cb(inferd_response_t *resp, uint32_t flags,
     }
   } else if (inferd_response_error(resp)) {
     const inferd_status_t *e = inferd_response_error(resp);
-    inferd_status_t *st =
-        inferd_status_new(inferd_status_code(e), "%s", inferd_status_message(e));
+    inferd_status_t *st = inferd_status_new(inferd_status_code(e), "%s",
+                                            inferd_status_message(e));
     stream_error_locked(s, st, inferd_response_model_name(resp),
                         inferd_response_model_version(resp), id);
     inferd_response_free(resp);
@@ -925,8 +924,8 @@ static void stream_read_done(grpc_fe_tag_t *t, bool ok) {
   if (!st && s->reads_done) /* an earlier error closed the stream */
     st = inferd_status_new(INFERD_CANCELLED, "stream is closing");
   if (!st) {
-    inferd_request_set_callbacks(j->req, stream_response_cb,
-                                 stream_release_cb, j);
+    inferd_request_set_callbacks(j->req, stream_response_cb, stream_release_cb,
+                                 j);
     /* linked before submission: the callbacks may run at once */
     j->next = s->jobs;
     if (s->jobs)
@@ -954,8 +953,7 @@ static void stream_read_done(grpc_fe_tag_t *t, bool ok) {
       inferd_status_t *vs = grpc_fe_parse_version(h->model_version, &v);
       inferd_status_free(vs);
     }
-    stream_error_locked(s, st, h ? h->model_name : NULL, v,
-                        h ? h->id : NULL);
+    stream_error_locked(s, st, h ? h->model_name : NULL, v, h ? h->id : NULL);
     job_free(j);
   }
   if (!s->reads_done)
@@ -1005,8 +1003,7 @@ void grpc_fe_stream_start(grpc_frontend_t *fe, grpc_call *call,
   op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   op.data.recv_close_on_server.cancelled = &s->cancelled;
   s->refs++;
-  if (grpc_call_start_batch(call, &op, 1, &s->close_tag, NULL) !=
-      GRPC_CALL_OK)
+  if (grpc_call_start_batch(call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK)
     s->refs--;
   stream_read_next_locked(s);
   stream_unref_locked(s);

@@ -80,11 +80,12 @@ inferd_status_t *grpc_fe_encode_response(inferd_response_t *resp,
  * only id/model_name/model_version (any may be NULL); or, when error is NULL,
  * the empty final response (triton_final_response true). */
 inferd_status_t *grpc_fe_encode_stream_note(const char *error,
-                                            const char *model,
-                                            int64_t version, const char *id,
+                                            const char *model, int64_t version,
+                                            const char *id,
                                             grpc_byte_buffer **out);
 
-/* ---- server ---------------------------------------------------------------- */
+/* ---- server ----------------------------------------------------------------
+ */
 
 typedef enum grpc_fe_method {
   GRPC_FE_SERVER_LIVE,

@@ -23,7 +23,7 @@
 
 static const struct {
   const char *path;
-  bool unary;    /* read the payload with the match */
+  bool unary;     /* read the payload with the match */
   unsigned slots; /* outstanding requests per completion queue */
 } method_table[GRPC_FE_N_METHODS] = {
 #define M(e, path, unary, slots) [e] = {path, unary, slots}
@@ -31,12 +31,11 @@ static const struct {
     M(GRPC_FE_SERVER_READY, "/inference.GRPCInferenceService/ServerReady", 1,
       1),
     M(GRPC_FE_MODEL_READY, "/inference.GRPCInferenceService/ModelReady", 1, 1),
-    M(GRPC_FE_SERVER_METADATA,
-      "/inference.GRPCInferenceService/ServerMetadata", 1, 1),
+    M(GRPC_FE_SERVER_METADATA, "/inference.GRPCInferenceService/ServerMetadata",
+      1, 1),
     M(GRPC_FE_MODEL_METADATA, "/inference.GRPCInferenceService/ModelMetadata",
       1, 1),
-    M(GRPC_FE_MODEL_INFER, "/inference.GRPCInferenceService/ModelInfer", 1,
-      16),
+    M(GRPC_FE_MODEL_INFER, "/inference.GRPCInferenceService/ModelInfer", 1, 16),
     M(GRPC_FE_MODEL_STREAM_INFER,
       "/inference.GRPCInferenceService/ModelStreamInfer", 0, 4),
     M(GRPC_FE_MODEL_CONFIG, "/inference.GRPCInferenceService/ModelConfig", 1,
@@ -109,7 +108,8 @@ static bool slot_arm(slot_t *s) {
   return true;
 }
 
-/* ---- unary replies ------------------------------------------------------------ */
+/* ---- unary replies
+ * ------------------------------------------------------------ */
 
 typedef struct reply {
   grpc_fe_tag_t tag;
@@ -249,7 +249,8 @@ static void slot_done(grpc_fe_tag_t *t, bool ok) {
     free(s);
 }
 
-/* ---- threads and lifecycle ------------------------------------------------------ */
+/* ---- threads and lifecycle
+ * ------------------------------------------------------ */
 
 static void *cq_thread(void *arg) {
   grpc_completion_queue *cq = arg;
@@ -387,9 +388,8 @@ inferd_status_t *grpc_frontend_start(inferd_server_t *s,
     grpc_server_destroy(fe->gs);
     for (size_t i = 0; i < fe->n_cqs; i++) {
       grpc_completion_queue_shutdown(fe->cqs[i]);
-      while (grpc_completion_queue_next(fe->cqs[i],
-                                        gpr_inf_future(GPR_CLOCK_REALTIME),
-                                        NULL)
+      while (grpc_completion_queue_next(
+                 fe->cqs[i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
                  .type != GRPC_QUEUE_SHUTDOWN)
         ;
       grpc_completion_queue_destroy(fe->cqs[i]);
@@ -425,8 +425,7 @@ inferd_status_t *grpc_frontend_start(inferd_server_t *s,
     }
   }
   for (size_t i = 0; i < fe->n_threads; i++)
-    pthread_create(&fe->threads[i], NULL, cq_thread,
-                   fe->cqs[i % fe->n_cqs]);
+    pthread_create(&fe->threads[i], NULL, cq_thread, fe->cqs[i % fe->n_cqs]);
   *out = fe;
   return NULL;
 }

@@ -26,14 +26,14 @@ typedef struct grpc_frontend_options {
   uint32_t infer_thread_count; /* --grpc-infer-thread-count: polling threads
                                   per completion queue (default 1) */
   /* keepalive (reference §5); 0 = gRPC's own default unless noted */
-  int32_t keepalive_time_ms;          /* 7200000 */
-  int32_t keepalive_timeout_ms;       /* 20000 */
-  bool keepalive_permit_without_calls; /* false */
-  int32_t http2_max_pings_without_data;          /* 2 */
+  int32_t keepalive_time_ms;                            /* 7200000 */
+  int32_t keepalive_timeout_ms;                         /* 20000 */
+  bool keepalive_permit_without_calls;                  /* false */
+  int32_t http2_max_pings_without_data;                 /* 2 */
   int32_t http2_min_recv_ping_interval_without_data_ms; /* 300000 */
-  int32_t http2_max_ping_strikes;                /* 2 */
-  int32_t max_connection_age_ms;       /* -1 = unset */
-  int32_t max_connection_age_grace_ms; /* -1 = unset */
+  int32_t http2_max_ping_strikes;                       /* 2 */
+  int32_t max_connection_age_ms;                        /* -1 = unset */
+  int32_t max_connection_age_grace_ms;                  /* -1 = unset */
 } grpc_frontend_options_t;
 
 /* Fills o with the defaults above. */

@@ -21,7 +21,8 @@
  * sent straight from the response buffer */
 #define GRPC_FE_COPY_LIMIT 4096
 
-/* ---- segmented reader ------------------------------------------------------ */
+/* ---- segmented reader ------------------------------------------------------
+ */
 
 typedef struct seg_reader {
   const grpc_fe_piece_t *segs;
@@ -136,8 +137,8 @@ static inferd_status_t *malformed(grpc_fe_infer_msg_t *m, growbuf_t *g,
                                   const char *why) {
   free(g->p);
   grpc_fe_infer_msg_deinit(m);
-  return inferd_status_new(INFERD_INVALID_ARG, "malformed ModelInferRequest: %s",
-                           why);
+  return inferd_status_new(INFERD_INVALID_ARG,
+                           "malformed ModelInferRequest: %s", why);
 }
 
 inferd_status_t *grpc_fe_infer_msg_parse(grpc_fe_infer_msg_t *m,
@@ -204,8 +205,8 @@ inferd_status_t *grpc_fe_infer_msg_parse(grpc_fe_infer_msg_t *m,
       return malformed(m, &g, "out of memory");
     int rc = sr_take(&r, vlen, &g, NULL);
     if (rc)
-      return malformed(m, &g, rc == 1 ? "field runs past the end"
-                                      : "out of memory");
+      return malformed(m, &g,
+                       rc == 1 ? "field runs past the end" : "out of memory");
   }
   m->hdr = (Inference__ModelInferRequest *)protobuf_c_message_unpack(
       &inference__model_infer_request__descriptor, NULL, g.n,
@@ -217,7 +218,8 @@ inferd_status_t *grpc_fe_infer_msg_parse(grpc_fe_infer_msg_t *m,
   return NULL;
 }
 
-/* ---- encoding -------------------------------------------------------------- */
+/* ---- encoding --------------------------------------------------------------
+ */
 
 static size_t put_varint(uint8_t *p, uint64_t v) {
   size_t n = 0;
@@ -277,10 +279,11 @@ inferd_status_t *grpc_fe_encode_response(inferd_response_t *resp,
            (long long)inferd_response_model_version(resp));
 
   /* one block for every array the header message needs */
-  size_t sz = n_out * (sizeof(Inference__ModelInferResponse__InferOutputTensor) +
-                       sizeof(void *)) +
-              n_par * (sizeof(Inference__ModelInferResponse__ParametersEntry) +
-                       sizeof(void *) + sizeof(Inference__InferParameter));
+  size_t sz =
+      n_out * (sizeof(Inference__ModelInferResponse__InferOutputTensor) +
+               sizeof(void *)) +
+      n_par * (sizeof(Inference__ModelInferResponse__ParametersEntry) +
+               sizeof(void *) + sizeof(Inference__InferParameter));
   Inference__ModelInferResponse__InferOutputTensor *ot = NULL;
   Inference__ModelInferResponse__InferOutputTensor **otp = NULL;
   Inference__ModelInferResponse__ParametersEntry *pe = NULL, **pep = NULL;
@@ -420,8 +423,8 @@ inferd_status_t *grpc_fe_encode_response(inferd_response_t *resp,
 }
 
 inferd_status_t *grpc_fe_encode_stream_note(const char *error,
-                                            const char *model,
-                                            int64_t version, const char *id,
+                                            const char *model, int64_t version,
+                                            const char *id,
                                             grpc_byte_buffer **out) {
   char vs[24] = "";
   if (version >= 0)

@@ -12,9 +12,9 @@
 typedef struct http_server http_server_t;
 
 typedef struct http_options {
-  const char *address;   /* "0.0.0.0" default; IPv6 as "ipv6:[::1]" too */
-  uint16_t port;         /* 8000 default; 0 = any free port */
-  uint32_t thread_count; /* --http-thread-count */
+  const char *address;     /* "0.0.0.0" default; IPv6 as "ipv6:[::1]" too */
+  uint16_t port;           /* 8000 default; 0 = any free port */
+  uint32_t thread_count;   /* --http-thread-count */
   uint64_t max_input_size; /* --http-max-input-size, bytes (64 MiB) */
 } http_options_t;
 

@@ -53,10 +53,9 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   pthread_mutex_lock(&s->mu);
   if (s->stopping) {
     pthread_mutex_unlock(&s->mu);
-    return inferd_status_new(INFERD_UNAVAILABLE,
-                             "model \"%s\" version %lld is unloading",
-                             base->model->name,
-                             (long long)base->model->version);
+    return inferd_status_new(
+        INFERD_UNAVAILABLE, "model \"%s\" version %lld is unloading",
+        base->model->name, (long long)base->model->version);
   }
   req->next = NULL;
   if (s->tail)

@@ -294,7 +294,7 @@ typedef struct batch_plan {
   uint32_t n;              /* requests taken */
   uint32_t n_pref;         /* prefix length with the largest preferred size */
   uint64_t size;
-  bool can_grow;     /* every queued request fit: more may still come */
+  bool can_grow;      /* every queued request fit: more may still come */
   uint64_t oldest_ns; /* t_queue of the first request */
 } batch_plan_t;
 
@@ -306,12 +306,10 @@ static void plan_batch(dyn_sched_t *s, batch_plan_t *p) {
   p->can_grow = true;
   for (uint32_t l = 0; l < s->n_levels && p->can_grow; l++) {
     for (int pass = 0; pass < 2 && p->can_grow; pass++) {
-      inferd_request_t *r =
-          pass == 0 ? s->queues[l].head : s->queues[l].dhead;
+      inferd_request_t *r = pass == 0 ? s->queues[l].head : s->queues[l].dhead;
       for (; r && p->can_grow; r = r->next) {
-        if (p->n > 0 &&
-            (p->size + r->batch_size > s->max_batch ||
-             !same_shapes(p->reqs[0], r, m))) {
+        if (p->n > 0 && (p->size + r->batch_size > s->max_batch ||
+                         !same_shapes(p->reqs[0], r, m))) {
           p->can_grow = false;
           break;
         }
@@ -343,8 +341,8 @@ static uint64_t expire(dyn_sched_t *s, uint64_t now, inferd_request_t **out) {
       while (r) {
         inferd_request_t *nx = r->next;
         bool cancelled = atomic_load(&r->cancelled);
-        bool timed_out = !pass && r->sched_deadline_ns &&
-                         r->sched_deadline_ns <= now;
+        bool timed_out =
+            !pass && r->sched_deadline_ns && r->sched_deadline_ns <= now;
         if (cancelled || (timed_out && !q->delay_action)) {
           q_unlink(h, t, prev, r);
           q->n--;
@@ -412,9 +410,9 @@ static void *batcher_main(void *p) {
       plan_batch(s, &plan);
       if (plan.n > 0) {
         uint64_t due = plan.oldest_ns + s->max_delay_ns;
-        bool ready = !plan.can_grow || s->max_delay_ns == 0 || now >= due ||
-                     (s->n_preferred &&
-                      plan.size >= s->preferred[s->n_preferred - 1]);
+        bool ready =
+            !plan.can_grow || s->max_delay_ns == 0 || now >= due ||
+            (s->n_preferred && plan.size >= s->preferred[s->n_preferred - 1]);
         if (ready) {
           uint32_t take = plan.n_pref ? plan.n_pref : plan.n;
           for (uint32_t i = 0; i < take; i++) {
@@ -629,9 +627,8 @@ inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&s->cv, &ca);
-  s->max_batch = m->config->max_batch_size > 0
-                     ? (uint64_t)m->config->max_batch_size
-                     : 1;
+  s->max_batch =
+      m->config->max_batch_size > 0 ? (uint64_t)m->config->max_batch_size : 1;
   s->max_delay_ns = db->max_queue_delay_microseconds * 1000u;
   s->preserve = db->preserve_ordering;
   s->n_levels = db->priority_levels > 0 ? (uint32_t)db->priority_levels : 1;

@@ -33,8 +33,8 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
   for (uint32_t i = 0; i < n; i++) {
     inferd_request_t *r = reqs[i];
     if (atomic_load(&r->cancelled)) {
-      sched_fail_request(r, inferd_status_new(INFERD_CANCELLED,
-                                              "request cancelled"));
+      sched_fail_request(
+          r, inferd_status_new(INFERD_CANCELLED, "request cancelled"));
       continue;
     }
     r->t_exec_ns = start;
@@ -44,8 +44,8 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
     return;
   inferd_status_t *st = m->backend->api->execute(inst, reqs, k);
   if (st) {
-    LOG_VERBOSE(1, "model \"%s\" instance \"%s\": execute failed: %s",
-                m->name, inst->name, inferd_status_message(st));
+    LOG_VERBOSE(1, "model \"%s\" instance \"%s\": execute failed: %s", m->name,
+                inst->name, inferd_status_message(st));
     for (uint32_t i = 0; i < k; i++)
       sched_fail_request(reqs[i],
                          inferd_status_new(inferd_status_code(st), "%s",
@@ -53,8 +53,7 @@ void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
     inferd_status_free(st);
     return;
   }
-  atomic_fetch_add_explicit(&m->stats.execution_count, 1,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->stats.execution_count, 1, memory_order_relaxed);
   atomic_store_explicit(&m->stats.last_inference_ms, core_wall_ms(),
                         memory_order_relaxed);
 }

@@ -115,8 +115,7 @@ static inferd_status_t *validate(inferd_model_t *m, inferd_request_t *r) {
     if (!shape_ok)
       return FAIL(INFERD_INVALID_ARG, "input \"%s\": expected shape %s, got %s",
                   in->name,
-                  fmt_shape(want, sizeof(want), batching, io->dims,
-                            io->n_dims),
+                  fmt_shape(want, sizeof(want), batching, io->dims, io->n_dims),
                   fmt_shape(got, sizeof(got), false, in->shape, in->n_dims));
     if (batching) {
       int64_t b = in->shape[0];
@@ -180,7 +179,8 @@ static inferd_status_t *validate(inferd_model_t *m, inferd_request_t *r) {
       continue;
     if (core_request_find_input(r, m->inputs[i].name,
                                 strlen(m->inputs[i].name)) < 0)
-      return FAIL(INFERD_INVALID_ARG, "missing input \"%s\" (expected %u "
+      return FAIL(INFERD_INVALID_ARG,
+                  "missing input \"%s\" (expected %u "
                   "inputs, got %u)",
                   m->inputs[i].name, m->n_inputs, r->n_inputs);
   }

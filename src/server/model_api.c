@@ -20,11 +20,9 @@ void inferd_model_release(inferd_model_t *m) {
     core_ref_release(&m->ref);
 }
 
-inferd_status_t *inferd_server_model_ready_versions(inferd_server_t *s,
-                                                    const char *name,
-                                                    size_t len,
-                                                    int64_t **versions,
-                                                    size_t *n) {
+inferd_status_t *
+inferd_server_model_ready_versions(inferd_server_t *s, const char *name,
+                                   size_t len, int64_t **versions, size_t *n) {
   return repo_ready_versions(s->repo, name, len, versions, n);
 }
 
@@ -36,12 +34,8 @@ const char *inferd_model_platform(const inferd_model_t *m) {
 int32_t inferd_model_max_batch_size(const inferd_model_t *m) {
   return m->config->max_batch_size;
 }
-bool inferd_model_is_decoupled(const inferd_model_t *m) {
-  return m->decoupled;
-}
-size_t inferd_model_input_count(const inferd_model_t *m) {
-  return m->n_inputs;
-}
+bool inferd_model_is_decoupled(const inferd_model_t *m) { return m->decoupled; }
+size_t inferd_model_input_count(const inferd_model_t *m) { return m->n_inputs; }
 size_t inferd_model_output_count(const inferd_model_t *m) {
   return m->n_outputs;
 }

@@ -10,8 +10,7 @@
 #include "core/log.h"
 #include "server/server_internal.h"
 
-inferd_status_t *inferd_request_new(inferd_request_t **out,
-                                    inferd_model_t *m) {
+inferd_status_t *inferd_request_new(inferd_request_t **out, inferd_model_t *m) {
   if (!m)
     return inferd_status_new(INFERD_INVALID_ARG, "request without a model");
   core_ref_acquire(&m->ref);

@@ -61,12 +61,10 @@ static inferd_status_t *snapshot(inferd_model_t *m, inferd_model_stats_t *o) {
   return NULL;
 }
 
-inferd_status_t *inferd_server_model_statistics(inferd_server_t *s,
-                                                const char *name,
-                                                size_t name_len,
-                                                int64_t version,
-                                                inferd_model_stats_t **out,
-                                                size_t *n) {
+inferd_status_t *
+inferd_server_model_statistics(inferd_server_t *s, const char *name,
+                               size_t name_len, int64_t version,
+                               inferd_model_stats_t **out, size_t *n) {
   inferd_model_t **models = NULL;
   size_t n_models = 0;
   inferd_status_t *st = NULL;

@@ -27,6 +27,6 @@ static int unit_checks_;
     }                                                                          \
   } while (0)
 #define UNIT_END()                                                             \
-  (fprintf(stderr, "%d checks, %d failed\n", unit_checks_, unit_failures_),   \
+  (fprintf(stderr, "%d checks, %d failed\n", unit_checks_, unit_failures_),    \
    unit_failures_ ? 1 : 0)
 #endif

@@ -19,8 +19,8 @@ int main(void) {
     int n = snprintf(name, sizeof(name), "IN%d", i);
     int64_t shape[2] = {1, 16};
     uint32_t idx = 99;
-    CHECK(inferd_request_add_input(r, name, (size_t)n, INFERD_TYPE_INT32,
-                                   shape, 2, &idx) == NULL);
+    CHECK(inferd_request_add_input(r, name, (size_t)n, INFERD_TYPE_INT32, shape,
+                                   2, &idx) == NULL);
     CHECK(idx == (uint32_t)i);
     CHECK(inferd_request_append_input_data(r, idx, data, 32, INFERD_MEM_CPU,
                                            0) == NULL);

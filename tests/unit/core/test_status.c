@@ -3,8 +3,8 @@
 #include "unit.h"
 
 int main(void) {
-  inferd_status_t *st = inferd_status_new(INFERD_NOT_FOUND, "model \"%s\"",
-                                          "x");
+  inferd_status_t *st =
+      inferd_status_new(INFERD_NOT_FOUND, "model \"%s\"", "x");
   CHECK(inferd_status_code(st) == INFERD_NOT_FOUND);
   CHECK(strcmp(inferd_status_message(st), "model \"x\"") == 0);
   st = inferd_status_prefix(st, "load %d", 3);

@@ -54,7 +54,8 @@ static void test_every_split(void) {
   uint8_t *buf = pack_request(&len);
   for (size_t a = 0; a <= len; a++) {
     for (size_t b = a; b <= len; b += 3) {
-      grpc_fe_piece_t segs[3] = {{buf, a}, {buf + a, b - a}, {buf + b, len - b}};
+      grpc_fe_piece_t segs[3] = {
+          {buf, a}, {buf + a, b - a}, {buf + b, len - b}};
       grpc_fe_infer_msg_t m;
       inferd_status_t *st = grpc_fe_infer_msg_parse(&m, segs, 3);
       CHECK(st == NULL);
@@ -110,8 +111,8 @@ static void test_truncated(void) {
 }
 
 static void test_garbage(void) {
-  const uint8_t group[] = {0x0b, 0x00};         /* wire type 3 */
-  const uint8_t zero_field[] = {0x02, 0x00};    /* field 0 */
+  const uint8_t group[] = {0x0b, 0x00};          /* wire type 3 */
+  const uint8_t zero_field[] = {0x02, 0x00};     /* field 0 */
   const uint8_t long_len[] = {0x0a, 0xff, 0x7f}; /* model_name past end */
   const uint8_t bad_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
                                 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};

@@ -101,8 +101,8 @@ static int submit(inferd_server_t *s, const char *model, job_t *j,
   memset(j, 0, sizeof(*j));
   snprintf(j->id, sizeof(j->id), "%s", id);
   inferd_model_t *m = NULL;
-  inferd_status_t *st = inferd_server_model_acquire(s, model, strlen(model),
-                                                    -1, &m);
+  inferd_status_t *st =
+      inferd_server_model_acquire(s, model, strlen(model), -1, &m);
   if (st) {
     fprintf(stderr, "acquire: %s\n", inferd_status_message(st));
     inferd_status_free(st);
@@ -194,7 +194,8 @@ int main(void) {
   if (!mkdtemp(repo))
     return 2;
   /* preferred size 4, long delay: 4 queued requests go together at once */
-  add_model("pref", "dynamic_batching { preferred_batch_size: [ 4 ] "
+  add_model("pref",
+            "dynamic_batching { preferred_batch_size: [ 4 ] "
             "max_queue_delay_microseconds: 2000000 }",
             1, "");
   /* no delay: a busy instance lets requests accumulate up to max 8 */
