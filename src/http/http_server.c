@@ -78,6 +78,8 @@ struct http_req {
   bool body_owned;    /* malloc'd, else arena */
   pthread_mutex_t mu; /* guards ireq against release vs. cancel */
   bool inflight;
+  bool watching; /* own loop: the socket is watched for a hang-up */
+  int watch_fd;
   atomic_bool mhd_done;
   inferd_model_t *model;
   inferd_request_t *ireq;
@@ -253,6 +255,41 @@ static void resume(http_req_t *q) {
       (void)w; /* a full counter already means "wake" */
     }
   }
+}
+
+/* A suspended connection is not polled by libmicrohttpd, so a client that
+ * goes away while its request waits would only be noticed at the answer.
+ * In own-loop mode the loop watches the socket for a hang-up meanwhile and
+ * cancels the request (a queued request is then answered CANCELLED at once
+ * and never executed). Loop thread only; the watch holds a reference. */
+static void watch_hangup(http_req_t *q) {
+  if (!q->h->own_loop)
+    return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!ci)
+    return;
+  struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = q};
+  if (epoll_ctl(q->h->epoll_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0)
+    return; /* best effort: the request is then cancelled at the answer */
+  q->watch_fd = ci->connect_fd;
+  q->watching = true;
+  atomic_fetch_add(&q->refs, 1);
+}
+
+static void unwatch_hangup(http_req_t *q) {
+  if (!q->watching)
+    return;
+  q->watching = false;
+  epoll_ctl(q->h->epoll_fd, EPOLL_CTL_DEL, q->watch_fd, NULL);
+  req_unref(q);
+}
+
+static void on_hangup(http_req_t *q) {
+  pthread_mutex_lock(&q->mu);
+  if (q->inflight && q->ireq)
+    inferd_request_cancel(q->ireq);
+  pthread_mutex_unlock(&q->mu);
 }
 
 static void *repo_thread(void *arg) {
@@ -432,6 +469,7 @@ static enum MHD_Result start_infer(http_req_t *q) {
   q->inflight = true;
   atomic_fetch_add(&q->refs, 1);
   suspend(q);
+  watch_hangup(q);
   st = inferd_server_infer_async(h->srv, r);
   if (st) {
     /* callbacks will not run: undo and answer on the resumed call */
@@ -648,6 +686,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c,
       return refuse_too_large(q, (uint64_t)q->body_len + q->discarded, true);
     return dispatch(q);
   case ST_WAIT:
+    unwatch_hangup(q);
     if (q->route.id == HTTP_ROUTE_INFER)
       return finish_infer(q);
     return http_endpoint_finish(q, &q->async_err);
@@ -666,6 +705,7 @@ static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
     return;
   *con_cls = NULL;
   atomic_store(&q->mhd_done, true);
+  unwatch_hangup(q);
   pthread_mutex_lock(&q->mu);
   if (q->inflight && q->ireq)
     inferd_request_cancel(q->ireq); /* client gone before the answer */
@@ -774,14 +814,17 @@ static void *loop_main(void *arg) {
     int timeout_ms = 50; /* also bounds the reaction to stop/quiesce */
     if (MHD_get_timeout(h->d, &to) == MHD_YES && to < (unsigned)timeout_ms)
       timeout_ms = (int)to;
-    struct epoll_event ev[4];
-    int n = epoll_wait(h->epoll_fd, ev, 4, timeout_ms);
-    for (int i = 0; i < n; i++)
-      if (ev[i].data.fd == h->wake_fd) {
+    struct epoll_event ev[16];
+    int n = epoll_wait(h->epoll_fd, ev, 16, timeout_ms);
+    for (int i = 0; i < n; i++) {
+      if (ev[i].data.ptr == &h->wake_fd) {
         uint64_t v;
         ssize_t r = read(h->wake_fd, &v, sizeof(v));
         (void)r;
+      } else if (ev[i].data.ptr != h) { /* a watched connection hung up */
+        on_hangup(ev[i].data.ptr);
       }
+    }
     inferd_thread_defer_wakeups(true);
     MHD_run(h->d);
     inferd_thread_defer_wakeups(false);
@@ -798,12 +841,14 @@ static inferd_status_t *loop_setup(http_server_t *h) {
     return inferd_status_new(INFERD_INTERNAL,
                              "cannot set up the HTTP event loop: %s",
                              strerror(errno));
-  struct epoll_event ev = {.events = EPOLLIN, .data.fd = di->epoll_fd};
+  /* data.ptr tells events apart: h = the daemon, &wake_fd = a resume,
+   * anything else = a watched connection (watch_hangup) */
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
   if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)
     return inferd_status_new(INFERD_INTERNAL,
                              "cannot set up the HTTP event loop: %s",
                              strerror(errno));
-  ev.data.fd = h->wake_fd;
+  ev.data.ptr = &h->wake_fd;
   if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0)
     return inferd_status_new(INFERD_INTERNAL,
                              "cannot set up the HTTP event loop: %s",

@@ -142,3 +142,38 @@ def test_bad_dynamic_batching_config_fails_to_load(start_server):
     entries = [e for e in r.json() if e["name"] == "bad"]
     assert entries and entries[0]["state"] == "UNAVAILABLE"
     assert "preferred_batch_size" in entries[0]["reason"]
+
+
+def test_client_disconnect_cancels_a_queued_request(start_server, tmp_path):
+    """A client that goes away while its request waits in the queue has it
+    removed (answered CANCELLED internally, never executed)."""
+    import socket
+    record = tmp_path / "batches.jsonl"
+    cfg = batching_config(
+        "c", {"execute_delay_ms": "700", "record_batches_file": str(record)},
+        "max_queue_delay_microseconds: 0", max_batch_size=1)
+    srv = start_server({"c": Model(cfg)})
+    url = srv.url + "/v2/models/c/infer"
+    busy = threading.Thread(
+        target=lambda: requests.post(url, json=infer_body([1.0], "busy"),
+                                     timeout=30))
+    busy.start()
+    time.sleep(0.2)  # "busy" executes; the next request waits in the queue
+    body = json.dumps(infer_body([2.0], "gone")).encode()
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" +
+              body)
+    time.sleep(0.2)
+    s.close()  # the client gives up while "gone" is queued
+    busy.join()
+    r = requests.post(url, json=infer_body([3.0], "after"), timeout=30)
+    assert r.status_code == 200
+    ids = [i for b in read_batches(record) for i in b["ids"]]
+    assert "gone" not in ids, ids
+    assert ids == ["busy", "after"]
+    st = requests.get(srv.url + "/v2/models/c/stats",
+                      timeout=10).json()["model_stats"][0]
+    assert st["inference_stats"]["success"]["count"] == 2
+    assert st["inference_stats"]["fail"]["count"] == 1  # the cancelled one
