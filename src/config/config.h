@@ -62,8 +62,9 @@ inferd_status_t *cfg_complete(const cfg_load_options_t *opts, cfg_model_t *cfg);
 
 /* The default model file name for a config (default_model_filename if set,
  * else per backend/platform: model.onnx, model.pt, model.plan, model.py,
- * model.graphdef, model.savedmodel, model.<backend>). Borrowed from cfg or
- * static storage. */
+ * model.graphdef, model.savedmodel, model.<backend>). Borrowed from cfg,
+ * static storage, or (model.<backend>) a per-thread buffer that the next
+ * call on the same thread overwrites. */
 const char *cfg_default_model_filename(const cfg_model_t *cfg);
 
 void cfg_free(cfg_model_t *cfg); /* NULL ignored */
