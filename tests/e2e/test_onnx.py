@@ -163,3 +163,23 @@ def test_config_completed_from_the_graph(start_server, models):
         r, _, outs = infer_binary(srv.url, name, [("x", "FP32", [3, 16], x)])
         assert r.status_code == 200, r.text
         close(outs["y"], want)
+
+
+def test_grpc_raw_inputs_match_torch(server, models):
+    """The ONNX MLP through gRPC ModelInfer (raw inputs and outputs)."""
+    if server.grpc_port is None:
+        pytest.skip("inferd was built without the gRPC frontend")
+    from test_grpc_helpers import (channel_to, infer_request, output_array,
+                                   pb_grpc)
+    ch = channel_to(server)
+    try:
+        stub = pb_grpc.GRPCInferenceServiceStub(ch)
+        x = rand((5, 16), 3)
+        want = models["onnx_mlp"].reference({"x": x})["y"]
+        resp = stub.ModelInfer(infer_request(
+            "onnx_mlp", [("x", "FP32", [5, 16], x)]), timeout=30)
+        dt, shape, got = output_array(resp, "y")
+        assert dt == "FP32" and shape == [5, 4]
+        close(got, want)
+    finally:
+        ch.close()

@@ -150,3 +150,31 @@ def test_load_errors(start_server, models):
     assert "BYTES is not supported by the pytorch backend" in reasons["bytes_in"]
     assert 'input "NOPE" matches no argument of forward()' in reasons["bad_name"]
     assert "cannot load TorchScript file" in reasons["not_ts"]
+
+
+def test_grpc_raw_inputs_match_torch(server, models):
+    """The same TorchScript models through gRPC ModelInfer (raw inputs and
+    outputs): add/sub and the batched MLP."""
+    if server.grpc_port is None:
+        pytest.skip("inferd was built without the gRPC frontend")
+    from test_grpc_helpers import (channel_to, infer_request, output_array,
+                                   pb_grpc)
+    ch = channel_to(server)
+    try:
+        stub = pb_grpc.GRPCInferenceServiceStub(ch)
+        a, b = rand((2, 4), seed=1), rand((2, 4), seed=2)
+        want = models["pt_add_sub"].reference({"INPUT0": a, "INPUT1": b})
+        resp = stub.ModelInfer(infer_request(
+            "pt_add_sub", [("INPUT0", "FP32", [2, 4], a),
+                           ("INPUT1", "FP32", [2, 4], b)]), timeout=30)
+        for name in ("OUTPUT__0", "OUTPUT__1"):
+            dt, shape, got = output_array(resp, name)
+            assert dt == "FP32" and shape == [2, 4]
+            close(got, want[name])
+        x = rand((5, 16), seed=3)
+        want = models["pt_mlp"].reference({"INPUT__0": x})["OUTPUT__0"]
+        resp = stub.ModelInfer(infer_request(
+            "pt_mlp", [("INPUT__0", "FP32", [5, 16], x)]), timeout=30)
+        close(output_array(resp, "OUTPUT__0")[2], want)
+    finally:
+        ch.close()

@@ -18,13 +18,15 @@ def start_module_server(tmp_dir, made, name):
     args = [conftest.INFERD_BIN, f"--model-repository={tmp_dir}",
             f"--backend-directory={conftest.INFERD_BACKEND_DIR}",
             "--http-address=127.0.0.1", f"--http-port={port}"]
-    if conftest.inferd_has_grpc():
-        args.append(f"--grpc-port={conftest.free_port()}")
+    grpc_port = conftest.free_port() if conftest.inferd_has_grpc() else None
+    if grpc_port:
+        args.append(f"--grpc-port={grpc_port}")
     log_path = tmp_dir.parent / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     srv = conftest.Server(proc, port, tmp_dir, log_path)
+    srv.grpc_port = grpc_port
     if not conftest._wait_http(srv, "/v2/health/ready",
                                time.monotonic() + 60):
         srv._teardown()
