@@ -45,15 +45,22 @@ static double elem(int32_t dt, const void *p, uint64_t i) {
     memcpy(&v, (const char *)p + i * sizeof(T), sizeof(T));                    \
     return (double)v;                                                          \
   }
+    // clang-format off (it does not see the macro as a statement)
     G(uint8_t, INFERD_TYPE_UINT8)
     G(uint8_t, INFERD_TYPE_BOOL)
     G(uint16_t, INFERD_TYPE_UINT16)
-    G(uint32_t, INFERD_TYPE_UINT32) G(uint64_t, INFERD_TYPE_UINT64)
-        G(int8_t, INFERD_TYPE_INT8) G(int16_t, INFERD_TYPE_INT16)
-            G(int32_t, INFERD_TYPE_INT32) G(int64_t, INFERD_TYPE_INT64)
-                G(float, INFERD_TYPE_FP32) G(double, INFERD_TYPE_FP64)
+    G(uint32_t, INFERD_TYPE_UINT32)
+    G(uint64_t, INFERD_TYPE_UINT64)
+    G(int8_t, INFERD_TYPE_INT8)
+    G(int16_t, INFERD_TYPE_INT16)
+    G(int32_t, INFERD_TYPE_INT32)
+    G(int64_t, INFERD_TYPE_INT64)
+    G(float, INFERD_TYPE_FP32)
+    G(double, INFERD_TYPE_FP64)
+    // clang-format on
 #undef G
-                    default : return NAN;
+  default:
+    return NAN;
   }
 }
 
