@@ -247,29 +247,20 @@ static inferd_status_t *add_sub_one(const inferd_backend_model_t *m,
   return st;
 }
 
+static inferd_status_t *add_sub_fill(void *state, inferd_backend_model_t *m,
+                                     inferd_request_t *r,
+                                     inferd_response_t *resp) {
+  const add_sub_model_t *s = state;
+  return add_sub_one(m, s->dt, r, resp);
+}
+
 static inferd_status_t *add_sub_execute(inferd_backend_instance_t *inst,
                                         inferd_request_t *const *requests,
                                         uint32_t n) {
   inferd_backend_model_t *m = bk_host->instance_model(inst);
-  const add_sub_model_t *s = bk_host->model_state(m);
-  uint64_t exec_start = bk_host->now_ns();
-  uint64_t batch = bk_batch_size(m, requests, n);
-
-  for (uint32_t i = 0; i < n; i++) {
-    inferd_request_t *r = requests[i];
-    uint64_t req_start = bk_host->now_ns();
-    inferd_response_t *resp = NULL;
-    inferd_status_t *st = bk_host->response_new(&resp, r);
-    if (!st)
-      st = add_sub_one(m, s->dt, r, resp);
-    uint64_t req_end = bk_host->now_ns();
-    bk_host->instance_report_statistics(inst, r, st == NULL, req_start,
-                                        req_start, req_end, req_end);
-    bk_finish(r, resp, st);
-  }
-  uint64_t exec_end = bk_host->now_ns();
-  bk_host->instance_report_batch_statistics(inst, batch, exec_start, exec_start,
-                                            exec_end, exec_end);
+  uint64_t start = bk_host->now_ns();
+  bk_execute_each(inst, requests, n, bk_batch_size(m, requests, n), start,
+                  start, add_sub_fill, bk_host->model_state(m));
   return NULL;
 }
 

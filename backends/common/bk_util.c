@@ -180,6 +180,29 @@ void bk_finish(inferd_request_t *r, inferd_response_t *resp,
   bk_host->request_release(r);
 }
 
+void bk_execute_each(inferd_backend_instance_t *inst,
+                     inferd_request_t *const *requests, uint32_t n,
+                     uint64_t batch, uint64_t exec_start_ns,
+                     uint64_t compute_start_ns, bk_one_fn one, void *state) {
+  inferd_backend_model_t *m = bk_host->instance_model(inst);
+  for (uint32_t i = 0; i < n; i++) {
+    inferd_request_t *r = requests[i];
+    uint64_t req_start = bk_host->now_ns();
+    inferd_response_t *resp = NULL;
+    inferd_status_t *st = bk_host->response_new(&resp, r);
+    if (!st)
+      st = one(state, m, r, resp);
+    uint64_t req_end = bk_host->now_ns();
+    /* report before the release: the request is ours until then */
+    bk_host->instance_report_statistics(inst, r, st == NULL, exec_start_ns,
+                                        req_start, req_end, req_end);
+    bk_finish(r, resp, st);
+  }
+  uint64_t exec_end = bk_host->now_ns();
+  bk_host->instance_report_batch_statistics(
+      inst, batch, exec_start_ns, compute_start_ns, exec_end, exec_end);
+}
+
 void bk_fail_request(inferd_request_t *r, inferd_status_t *error) {
   inferd_response_t *resp = NULL;
   inferd_status_t *st = bk_host->response_new(&resp, r);

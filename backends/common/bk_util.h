@@ -80,6 +80,20 @@ void bk_fail_request(inferd_request_t *r, inferd_status_t *error);
 void bk_finish(inferd_request_t *r, inferd_response_t *resp,
                inferd_status_t *error);
 
+/* For backends that answer the requests of a batch one at a time: for each
+ * request, creates its response, lets one() fill it, reports the request's
+ * statistics, sends the response FINAL (an error response when one()
+ * failed) and releases the request; then reports the batch. exec_start_ns:
+ * when the execute call began; compute_start_ns: when its computation began
+ * (after any per-batch set-up); batch: its size for batch statistics. */
+typedef inferd_status_t *(*bk_one_fn)(void *state, inferd_backend_model_t *m,
+                                      inferd_request_t *r,
+                                      inferd_response_t *resp);
+void bk_execute_each(inferd_backend_instance_t *inst,
+                     inferd_request_t *const *requests, uint32_t n,
+                     uint64_t batch, uint64_t exec_start_ns,
+                     uint64_t compute_start_ns, bk_one_fn one, void *state);
+
 /* Strict parsers for config/request parameter text. */
 bool bk_parse_int64(const char *s, int64_t *out);
 bool bk_parse_bool(const char *s, bool *out);

@@ -25,31 +25,19 @@ static void identity_model_fini(inferd_backend_model_t *m) {
   bk_host->model_set_state(m, NULL);
 }
 
+static inferd_status_t *identity_fill(void *state, inferd_backend_model_t *m,
+                                      inferd_request_t *r,
+                                      inferd_response_t *resp) {
+  return bk_io_map_fill(state, m, r, resp);
+}
+
 static inferd_status_t *identity_execute(inferd_backend_instance_t *inst,
                                          inferd_request_t *const *requests,
                                          uint32_t n) {
   inferd_backend_model_t *m = bk_host->instance_model(inst);
-  const bk_io_map_t *map = bk_host->model_state(m);
-  uint64_t exec_start = bk_host->now_ns();
-  uint64_t batch = bk_batch_size(m, requests, n);
-
-  for (uint32_t i = 0; i < n; i++) {
-    inferd_request_t *r = requests[i];
-    uint64_t req_start = bk_host->now_ns();
-    inferd_response_t *resp = NULL;
-    inferd_status_t *st = bk_host->response_new(&resp, r);
-    if (!st)
-      st = bk_io_map_fill(map, m, r, resp);
-    uint64_t req_end = bk_host->now_ns();
-    /* Report before the request is released: the request is ours until
-     * then. */
-    bk_host->instance_report_statistics(inst, r, st == NULL, req_start,
-                                        req_start, req_end, req_end);
-    bk_finish(r, resp, st);
-  }
-  uint64_t exec_end = bk_host->now_ns();
-  bk_host->instance_report_batch_statistics(inst, batch, exec_start, exec_start,
-                                            exec_end, exec_end);
+  uint64_t start = bk_host->now_ns();
+  bk_execute_each(inst, requests, n, bk_batch_size(m, requests, n), start,
+                  start, identity_fill, bk_host->model_state(m));
   return NULL;
 }
 

@@ -338,6 +338,12 @@ static inferd_status_t *testing_one(testing_model_t *s,
   return bk_io_map_fill(s->map, m, r, resp);
 }
 
+static inferd_status_t *testing_fill(void *state, inferd_backend_model_t *m,
+                                     inferd_request_t *r,
+                                     inferd_response_t *resp) {
+  return testing_one(state, m, r, resp);
+}
+
 static inferd_status_t *testing_execute(inferd_backend_instance_t *inst,
                                         inferd_request_t *const *requests,
                                         uint32_t n) {
@@ -360,23 +366,8 @@ static inferd_status_t *testing_execute(inferd_backend_instance_t *inst,
                                "(fail_execute)",
                                bk_host->model_name(m));
   bk_sleep_ms(s->execute_delay_ms);
-  uint64_t compute_start = bk_host->now_ns();
-
-  for (uint32_t i = 0; i < n; i++) {
-    inferd_request_t *r = requests[i];
-    uint64_t req_start = bk_host->now_ns();
-    inferd_response_t *resp = NULL;
-    inferd_status_t *st = bk_host->response_new(&resp, r);
-    if (!st)
-      st = testing_one(s, m, r, resp);
-    uint64_t req_end = bk_host->now_ns();
-    bk_host->instance_report_statistics(inst, r, st == NULL, exec_start,
-                                        req_start, req_end, req_end);
-    bk_finish(r, resp, st);
-  }
-  uint64_t exec_end = bk_host->now_ns();
-  bk_host->instance_report_batch_statistics(inst, batch, exec_start,
-                                            compute_start, exec_end, exec_end);
+  bk_execute_each(inst, requests, n, batch, exec_start, bk_host->now_ns(),
+                  testing_fill, s);
   return NULL;
 }
 
