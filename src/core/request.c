@@ -4,6 +4,8 @@
  * input data buffers are only referenced (borrowed until release).
  * inferd_request_new/free live in src/server/ since they touch models.
  */
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,10 +27,22 @@ static bool grow(void **arr, uint32_t *cap, uint32_t need, size_t elem) {
   return true;
 }
 
+/* Recycled requests: a request is ~1 KiB with its inline arena, and a
+ * server allocates one per inference. Freed requests keep their input,
+ * output-name and parameter arrays (and capacities) for the next use. */
+#define POOL_MAX 256
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static inferd_request_t *pool[POOL_MAX];
+static uint32_t n_pool;
+
 inferd_status_t *core_request_alloc(inferd_model_t *model, core_ref_t *ref,
                                     inferd_request_t **out) {
-  inferd_request_t *r = calloc(1, sizeof(*r));
-  if (!r)
+  inferd_request_t *r = NULL;
+  pthread_mutex_lock(&pool_mu);
+  if (n_pool)
+    r = pool[--n_pool];
+  pthread_mutex_unlock(&pool_mu);
+  if (!r && !(r = calloc(1, sizeof(*r))))
     return OOM();
   r->model = model;
   r->model_ref = ref;
@@ -45,13 +59,35 @@ void core_request_destroy(inferd_request_t *r) {
   for (uint32_t i = 0; i < r->n_inputs; i++)
     if (r->inputs[i].buffers != &r->inputs[i].inline_buffer)
       free(r->inputs[i].buffers);
-  free(r->inputs);
-  free(r->requested);
-  free(r->params);
   core_arena_deinit(&r->arena);
   if (r->model_ref)
     core_ref_release(r->model_ref);
-  free(r);
+  /* keep the arrays, clear everything else */
+  core_input_t *inputs = r->inputs;
+  const char **requested = r->requested;
+  core_param_t *params = r->params;
+  uint32_t ci = r->cap_inputs, cr = r->cap_requested, cp = r->cap_params;
+  memset(r, 0, offsetof(inferd_request_t, arena));
+  memset((char *)r + offsetof(inferd_request_t, id), 0,
+         sizeof(*r) - offsetof(inferd_request_t, id));
+  r->inputs = inputs;
+  r->cap_inputs = ci;
+  r->requested = requested;
+  r->cap_requested = cr;
+  r->params = params;
+  r->cap_params = cp;
+  pthread_mutex_lock(&pool_mu);
+  if (n_pool < POOL_MAX) {
+    pool[n_pool++] = r;
+    r = NULL;
+  }
+  pthread_mutex_unlock(&pool_mu);
+  if (r) {
+    free(r->inputs);
+    free(r->requested);
+    free(r->params);
+    free(r);
+  }
 }
 
 int32_t core_request_find_input(const inferd_request_t *r, const char *name,
