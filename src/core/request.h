@@ -159,6 +159,8 @@ inferd_status_t *core_response_set_param(inferd_response_t *resp,
                                          const char *key,
                                          inferd_param_type_t type,
                                          const void *value);
+/* Frees every output (an error response carries none). */
+void core_response_drop_outputs(inferd_response_t *resp);
 /* Drops outputs that the request did not ask for. */
 void core_response_filter_outputs(inferd_response_t *resp,
                                   const inferd_request_t *r);

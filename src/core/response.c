@@ -3,6 +3,7 @@
  * malloc each, handed to frontends without copying) and holds a model
  * reference so that it may outlive its request.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,22 +44,25 @@ inferd_status_t *core_response_add_output(inferd_response_t *resp,
     resp->outputs = p;
     resp->cap_outputs = nc;
   }
+  /* one block per output: shape, name, then the data at a 64-byte offset
+   * (frontends hand the data to the network layer as it is) */
   size_t nlen = strlen(name);
-  core_output_t o = {0};
-  o.name = malloc(nlen + 1 + sizeof(int64_t) * (n_dims + 1));
-  /* one allocation for the shape and name; data separately (it is large and
-   * frontends may hand it to the network layer as is) */
-  o.data = malloc(byte_size ? byte_size : 1);
-  if (!o.name || !o.data) {
-    free(o.name);
-    free(o.data);
+  size_t head = sizeof(int64_t) * (n_dims + 1) + nlen + 1;
+  head = (head + 63) & ~(size_t)63;
+  if (byte_size > SIZE_MAX - head)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "output \"%s\": %llu bytes is too large", name,
+                             (unsigned long long)byte_size);
+  char *block = malloc(head + (byte_size ? byte_size : 1));
+  if (!block)
     return OOM();
-  }
-  o.shape = (int64_t *)o.name;
+  core_output_t o = {0};
+  o.shape = (int64_t *)block;
   if (n_dims)
     memcpy(o.shape, shape, sizeof(int64_t) * n_dims);
   o.name = (char *)(o.shape + n_dims + 1);
   memcpy(o.name, name, nlen + 1);
+  o.data = block + head;
   o.dt = dt;
   o.n_dims = n_dims;
   o.byte_size = byte_size;
@@ -68,8 +72,13 @@ inferd_status_t *core_response_add_output(inferd_response_t *resp,
 }
 
 static void output_free(core_output_t *o) {
-  free(o->shape); /* the name lives in the same block */
-  free(o->data);
+  free(o->shape); /* the block holds the name and the data too */
+}
+
+void core_response_drop_outputs(inferd_response_t *resp) {
+  for (uint32_t i = 0; i < resp->n_outputs; i++)
+    output_free(&resp->outputs[i]);
+  resp->n_outputs = 0;
 }
 
 inferd_status_t *core_response_set_param(inferd_response_t *resp,
@@ -188,8 +197,7 @@ void inferd_response_param(const inferd_response_t *r, size_t i,
 void inferd_response_free(inferd_response_t *r) {
   if (!r)
     return;
-  for (uint32_t i = 0; i < r->n_outputs; i++)
-    output_free(&r->outputs[i]);
+  core_response_drop_outputs(r);
   free(r->outputs);
   free(r->params);
   if (r->arena) {

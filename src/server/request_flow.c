@@ -60,12 +60,7 @@ void srv_response_send(inferd_response_t *resp, uint32_t flags) {
     return;
   }
   if (resp->error) {
-    /* an error response carries no outputs */
-    for (uint32_t i = 0; i < resp->n_outputs; i++) {
-      free(resp->outputs[i].shape);
-      free(resp->outputs[i].data);
-    }
-    resp->n_outputs = 0;
+    core_response_drop_outputs(resp); /* an error response has no outputs */
   } else {
     core_response_filter_outputs(resp, req);
   }
