@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "../common/bk_util.h"
-#include "../pytorch/fw_exec.h"
+#include "../common/fw_exec.h"
 #include "cv_shim.h"
 #include "onnx_graph.h"
 

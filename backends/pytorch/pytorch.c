@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "../common/bk_util.h"
-#include "fw_exec.h"
+#include "../common/fw_exec.h"
 #include "torch_shim.h"
 
 typedef struct pt_model {

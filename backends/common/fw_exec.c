@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/bk_util.h"
+#include "bk_util.h"
 
 inferd_status_t *fw_model_io_init(const inferd_backend_model_t *m,
                                   fw_model_io_t *io) {
