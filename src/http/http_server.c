@@ -60,6 +60,8 @@ struct http_server {
 };
 
 #define POOL_MAX 256
+/* binary outputs up to this many bytes in all are copied behind the JSON */
+#define SMALL_BLOBS_MAX 16384
 
 enum { ST_NEW, ST_BODY, ST_WAIT, ST_DONE };
 
@@ -537,6 +539,22 @@ static enum MHD_Result finish_infer(http_req_t *q) {
       inferd_response_model_version(resp), idz, params, n_params, outs, n_outs);
   if (st)
     return http_queue_error(q, st);
+  size_t header_len = q->out.len;
+  /* Small binary outputs go into the same buffer as the JSON: one
+   * contiguous reply is cheaper than a scatter list at these sizes. Large
+   * ones are sent from the response's own buffers, without a copy. */
+  size_t blob_bytes = 0;
+  for (unsigned i = 1; i < n_iov; i++)
+    blob_bytes += iov[i].iov_len;
+  bool binary = n_iov > 1;
+  if (binary && blob_bytes <= SMALL_BLOBS_MAX) {
+    for (unsigned i = 1; i < n_iov; i++)
+      http_buf_append(&q->out, iov[i].iov_base, iov[i].iov_len);
+    if (q->out.oom)
+      return http_queue_error(
+          q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
+    n_iov = 1;
+  }
   iov[0].iov_base = q->out.data;
   iov[0].iov_len = q->out.len;
   atomic_fetch_add(&q->refs, 1);
@@ -546,9 +564,9 @@ static enum MHD_Result finish_infer(http_req_t *q) {
     atomic_fetch_sub(&q->refs, 1);
     return MHD_NO;
   }
-  if (n_iov > 1) {
+  if (binary) {
     char len[24];
-    snprintf(len, sizeof(len), "%zu", q->out.len);
+    snprintf(len, sizeof(len), "%zu", header_len);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "application/octet-stream");
     MHD_add_response_header(r, "Inference-Header-Content-Length", len);

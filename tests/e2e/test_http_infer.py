@@ -358,3 +358,25 @@ def test_disconnect_while_in_flight(start_server):
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] == [1.0, 2.0]
     still_serves(srv)
+
+
+def test_binary_outputs_small_and_large(start_server):
+    """Binary outputs are copied behind the JSON when small and sent from the
+    server's buffers when large: both read back the same."""
+    srv = start_server(models={"big": Model(identity_config(
+        "big", "FP32", [-1]))})
+    for n in (3, 4096, 300000):  # 12 B, 16 KiB (the limit), 1.2 MB
+        x = np.arange(n, dtype=np.float32) * 0.5
+        header = {"inputs": [{"name": "INPUT0", "datatype": "FP32",
+                              "shape": [n],
+                              "parameters": {"binary_data_size": x.nbytes}}],
+                  "outputs": [{"name": "OUTPUT0",
+                               "parameters": {"binary_data": True}}]}
+        r = post_binary(srv.url, "big", header,
+                        [x.tobytes()])
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        js, blob = split_response(r)
+        out = js["outputs"][0]
+        assert out["parameters"]["binary_data_size"] == x.nbytes
+        assert np.array_equal(np.frombuffer(blob, dtype=np.float32), x)
