@@ -180,6 +180,35 @@ void bk_finish(inferd_request_t *r, inferd_response_t *resp,
   bk_host->request_release(r);
 }
 
+inferd_status_t *bk_param_int(const inferd_backend_model_t *m, const char *key,
+                              int64_t lo, int64_t hi, int64_t *out) {
+  const char *v = bk_host->model_parameter(m, key);
+  if (!v)
+    return NULL;
+  int64_t x;
+  if (!bk_parse_int64(v, &x) || x < lo || x > hi)
+    return bk_host->status_new(INFERD_INVALID_ARG,
+                               "model \"%s\": parameter \"%s\": expected an "
+                               "integer in [%" PRId64 ", %" PRId64 "], got "
+                               "\"%s\"",
+                               bk_host->model_name(m), key, lo, hi, v);
+  *out = x;
+  return NULL;
+}
+
+inferd_status_t *bk_param_bool(const inferd_backend_model_t *m, const char *key,
+                               bool *out) {
+  const char *v = bk_host->model_parameter(m, key);
+  if (!v)
+    return NULL;
+  if (!bk_parse_bool(v, out))
+    return bk_host->status_new(INFERD_INVALID_ARG,
+                               "model \"%s\": parameter \"%s\": expected true "
+                               "or false, got \"%s\"",
+                               bk_host->model_name(m), key, v);
+  return NULL;
+}
+
 void bk_execute_each(inferd_backend_instance_t *inst,
                      inferd_request_t *const *requests, uint32_t n,
                      uint64_t batch, uint64_t exec_start_ns,

@@ -94,6 +94,14 @@ void bk_execute_each(inferd_backend_instance_t *inst,
                      uint64_t batch, uint64_t exec_start_ns,
                      uint64_t compute_start_ns, bk_one_fn one, void *state);
 
+/* Optional config parameters (model_parameter): *out is left unchanged
+ * when the parameter is absent; a malformed or out-of-range value is an
+ * INVALID_ARG status naming the model, the parameter and the value. */
+inferd_status_t *bk_param_int(const inferd_backend_model_t *m, const char *key,
+                              int64_t lo, int64_t hi, int64_t *out);
+inferd_status_t *bk_param_bool(const inferd_backend_model_t *m, const char *key,
+                               bool *out);
+
 /* Strict parsers for config/request parameter text. */
 bool bk_parse_int64(const char *s, int64_t *out);
 bool bk_parse_bool(const char *s, bool *out);

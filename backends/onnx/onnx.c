@@ -218,13 +218,8 @@ static inferd_status_t *ox_model_init(inferd_backend_model_t *m) {
   if (!st && s->graph)
     st = match_graph(model, s);
   int64_t threads = 0;
-  const char *tv = bk_host->model_parameter(m, "INTRA_OP_THREAD_COUNT");
-  if (!st && tv &&
-      (!bk_parse_int64(tv, &threads) || threads < 0 || threads > 1024))
-    st = bk_host->status_new(INFERD_INVALID_ARG,
-                             "model \"%s\": parameter \"INTRA_OP_THREAD_COUNT"
-                             "\": expected an integer in [0, 1024], got \"%s\"",
-                             model, tv);
+  if (!st)
+    st = bk_param_int(m, "INTRA_OP_THREAD_COUNT", 0, 1024, &threads);
   if (st) {
     ox_model_free(s);
     return st;

@@ -63,37 +63,6 @@ static inferd_status_t *shim_error(inferd_code_t code, char *msg,
   return st;
 }
 
-/* Optional integer parameter; *out unchanged when absent. */
-static inferd_status_t *param_int(const inferd_backend_model_t *m,
-                                  const char *key, int64_t lo, int64_t hi,
-                                  int64_t *out) {
-  const char *v = bk_host->model_parameter(m, key);
-  if (!v)
-    return NULL;
-  int64_t x;
-  if (!bk_parse_int64(v, &x) || x < lo || x > hi)
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": parameter \"%s\": expected an "
-                               "integer in [%" PRId64 ", %" PRId64 "], got "
-                               "\"%s\"",
-                               bk_host->model_name(m), key, lo, hi, v);
-  *out = x;
-  return NULL;
-}
-
-static inferd_status_t *param_bool(const inferd_backend_model_t *m,
-                                   const char *key, bool *out) {
-  const char *v = bk_host->model_parameter(m, key);
-  if (!v)
-    return NULL;
-  if (!bk_parse_bool(v, out))
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": parameter \"%s\": expected true "
-                               "or false, got \"%s\"",
-                               bk_host->model_name(m), key, v);
-  return NULL;
-}
-
 static void pt_model_free(pt_model_t *s) {
   if (!s)
     return;
@@ -191,15 +160,15 @@ static inferd_status_t *pt_model_init(inferd_backend_model_t *m) {
   bool disable_opt = false, profiling = false;
   int64_t inter = 0;
   if (!st)
-    st = param_int(m, "INTRA_OP_THREAD_COUNT", 0, 1024, &s->intra_threads);
+    st = bk_param_int(m, "INTRA_OP_THREAD_COUNT", 0, 1024, &s->intra_threads);
   if (!st)
-    st = param_int(m, "INTER_OP_THREAD_COUNT", 0, 1024, &inter);
+    st = bk_param_int(m, "INTER_OP_THREAD_COUNT", 0, 1024, &inter);
   if (!st)
-    st = param_int(m, "WARMUP_ITERATIONS", 0, 100, &s->warmup);
+    st = bk_param_int(m, "WARMUP_ITERATIONS", 0, 100, &s->warmup);
   if (!st)
-    st = param_bool(m, "DISABLE_OPTIMIZED_EXECUTION", &disable_opt);
+    st = bk_param_bool(m, "DISABLE_OPTIMIZED_EXECUTION", &disable_opt);
   if (!st)
-    st = param_bool(m, "ENABLE_JIT_PROFILING", &profiling);
+    st = bk_param_bool(m, "ENABLE_JIT_PROFILING", &profiling);
   if (st) {
     pt_model_free(s);
     return st;

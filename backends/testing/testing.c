@@ -46,33 +46,6 @@ static void testing_model_free(testing_model_t *s) {
   free(s);
 }
 
-/* Reads a non-negative integer parameter; absent → *out unchanged. */
-static inferd_status_t *param_int(const inferd_backend_model_t *m,
-                                  const char *key, int64_t *out) {
-  const char *v = bk_host->model_parameter(m, key);
-  if (!v)
-    return NULL;
-  if (!bk_parse_int64(v, out) || *out < 0)
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": parameters \"%s\": expected a "
-                               "non-negative integer, got \"%s\"",
-                               bk_host->model_name(m), key, v);
-  return NULL;
-}
-
-static inferd_status_t *param_bool(const inferd_backend_model_t *m,
-                                   const char *key, bool *out) {
-  const char *v = bk_host->model_parameter(m, key);
-  if (!v)
-    return NULL;
-  if (!bk_parse_bool(v, out))
-    return bk_host->status_new(INFERD_INVALID_ARG,
-                               "model \"%s\": parameters \"%s\": expected "
-                               "\"true\" or \"false\", got \"%s\"",
-                               bk_host->model_name(m), key, v);
-  return NULL;
-}
-
 /* Opens the record file; a relative path is taken from the model directory. */
 static inferd_status_t *open_record_file(const inferd_backend_model_t *m,
                                          const char *path, int *fd) {
@@ -100,7 +73,8 @@ static inferd_status_t *open_record_file(const inferd_backend_model_t *m,
 static inferd_status_t *testing_model_init(inferd_backend_model_t *m) {
   const char *model = bk_host->model_name(m);
   int64_t init_delay = 0;
-  inferd_status_t *st = param_int(m, "model_init_delay_ms", &init_delay);
+  inferd_status_t *st =
+      bk_param_int(m, "model_init_delay_ms", 0, INT64_MAX, &init_delay);
   if (st)
     return st;
   bk_sleep_ms(init_delay);
@@ -117,16 +91,17 @@ static inferd_status_t *testing_model_init(inferd_backend_model_t *m) {
   atomic_init(&s->n_requests, 0);
   st = bk_io_map_new(m, &s->map);
   if (!st)
-    st = param_int(m, "execute_delay_ms", &s->execute_delay_ms);
+    st =
+        bk_param_int(m, "execute_delay_ms", 0, INT64_MAX, &s->execute_delay_ms);
   if (!st)
-    st = param_int(m, "execute_delay_per_request_ms",
-                   &s->execute_delay_per_request_ms);
+    st = bk_param_int(m, "execute_delay_per_request_ms", 0, INT64_MAX,
+                      &s->execute_delay_per_request_ms);
   if (!st)
-    st = param_int(m, "fail_every_n", &s->fail_every_n);
+    st = bk_param_int(m, "fail_every_n", 0, INT64_MAX, &s->fail_every_n);
   if (!st)
-    st = param_bool(m, "fail_execute", &s->fail_execute);
+    st = bk_param_bool(m, "fail_execute", &s->fail_execute);
   if (!st)
-    st = param_bool(m, "crash_on_execute", &s->crash_on_execute);
+    st = bk_param_bool(m, "crash_on_execute", &s->crash_on_execute);
   if (!st) {
     const char *v = bk_host->model_parameter(m, "fail_instance_init");
     if (v && *v && !(s->fail_instance_init = strdup(v)))
