@@ -5,7 +5,7 @@
  * Build (not part of the default build):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
  *     -Isrc fuzz/fuzz_http_infer.c src/http/http_infer_parse.c \
- *     src/http/http_arena.c $(ls src/core/ *.c) -ljansson -lm -lpthread
+ *     $(ls src/core/ *.c) -ljansson -lm -lpthread
  *   (without the space in "src/core/ *.c"; it only keeps this comment one)
  * Seeds: any infer body prefixed by 4 selector bytes. Ran 9 million inputs
  * in 60 s without a finding (2026-11-25). */

@@ -46,7 +46,7 @@ inferd_status_t *core_request_alloc(inferd_model_t *model, core_ref_t *ref,
     return OOM();
   r->model = model;
   r->model_ref = ref;
-  core_arena_init(&r->arena);
+  core_arena_init(&r->arena, r->arena_buf, sizeof(r->arena_buf));
   r->id = "";
   atomic_init(&r->cancelled, false);
   *out = r;
@@ -67,6 +67,8 @@ void core_request_destroy(inferd_request_t *r) {
   const char **requested = r->requested;
   core_param_t *params = r->params;
   uint32_t ci = r->cap_inputs, cr = r->cap_requested, cp = r->cap_params;
+  /* the arena (re-initialised on reuse) and its inline block need no
+   * clearing */
   memset(r, 0, offsetof(inferd_request_t, arena));
   memset((char *)r + offsetof(inferd_request_t, id), 0,
          sizeof(*r) - offsetof(inferd_request_t, id));

@@ -18,27 +18,9 @@
 
 #include <stdatomic.h>
 
+#include "core/arena.h"
 #include "core/refcount.h"
 #include "inferd/server.h"
-
-/* per-request bump allocator: one inline block, then malloc'd blocks */
-typedef struct core_arena_block {
-  struct core_arena_block *next;
-  size_t used, cap;
-  char data[];
-} core_arena_block_t;
-
-typedef struct core_arena {
-  core_arena_block_t *blocks; /* overflow blocks */
-  size_t used;
-  char inline_buf[768];
-} core_arena_t;
-
-void core_arena_init(core_arena_t *a);
-void core_arena_deinit(core_arena_t *a);
-/* 8-byte aligned; NULL on allocation failure */
-void *core_arena_alloc(core_arena_t *a, size_t n);
-char *core_arena_strndup(core_arena_t *a, const char *s, size_t n);
 
 typedef struct core_buffer {
   const void *base;
@@ -75,7 +57,8 @@ struct inferd_request {
   const char *model_name; /* borrowed from the model */
   int64_t model_version;
   core_arena_t arena;
-  const char *id; /* "" or arena */
+  _Alignas(16) char arena_buf[768]; /* the arena's inline block */
+  const char *id;                   /* "" or arena */
   uint32_t flags;
   uint64_t correlation_id;
   const char *correlation_id_str; /* NULL or arena */

@@ -89,7 +89,7 @@ inferd_status_t *core_response_set_param(inferd_response_t *resp,
     resp->arena = malloc(sizeof(core_arena_t));
     if (!resp->arena)
       return OOM();
-    core_arena_init(resp->arena);
+    core_arena_init(resp->arena, NULL, 0);
   }
   if (resp->n_params == resp->cap_params) {
     uint32_t nc = resp->cap_params ? resp->cap_params * 2 : 4;

@@ -15,26 +15,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "inferd/server.h"
 
 /* ---- arena ----------------------------------------------------------------
- * Bump allocator for per-request objects; everything is freed at once by
- * http_arena_deinit. The first block lives inside the arena struct so a
- * small request costs no allocation at all. */
+ * The core's bump allocator (core/arena.h) with a 4 KiB inline block in the
+ * per-request state, so a small request costs no allocation at all;
+ * everything is freed at once by http_arena_deinit. */
 #define HTTP_ARENA_INLINE 4096
-typedef struct http_arena_block http_arena_block_t;
 typedef struct http_arena {
-  char *cur;
-  size_t left;
-  http_arena_block_t *blocks; /* malloc'd extra blocks */
+  core_arena_t a;
   _Alignas(16) char inline_buf[HTTP_ARENA_INLINE];
 } http_arena_t;
 
-void http_arena_init(http_arena_t *a);
-void http_arena_deinit(http_arena_t *a);
+static inline void http_arena_init(http_arena_t *a) {
+  core_arena_init(&a->a, a->inline_buf, sizeof(a->inline_buf));
+}
+static inline void http_arena_deinit(http_arena_t *a) {
+  core_arena_deinit(&a->a);
+}
 /* 16-byte aligned; NULL on allocation failure. n == 0 returns a valid
  * non-NULL pointer. */
-void *http_arena_alloc(http_arena_t *a, size_t n);
+static inline void *http_arena_alloc(http_arena_t *a, size_t n) {
+  return core_arena_alloc(&a->a, n);
+}
 
 /* ---- output buffer ------------------------------------------------------- */
 typedef struct http_buf {
