@@ -94,13 +94,25 @@ typedef struct inferd_server_options {
   int32_t model_control_mode;    /* default INFERD_CONTROL_NONE */
   const char *model_config_name; /* configs/<name>.pbtxt; NULL: none */
   uint32_t exit_timeout_secs;    /* default 30 */
+  /* explicit mode: models loaded at start (borrowed for the duration of
+   * inferd_server_new); a single "*" loads every model. Refused in the other
+   * modes. */
+  const char *const *startup_models;
+  size_t n_startup_models;
+  uint32_t repository_poll_secs; /* poll mode: rescan period; default 15 */
+  uint32_t model_load_thread_count; /* parallel loads; default 4 */
+  /* how long an unload waits for the requests queued on a model version
+   * before failing them with UNAVAILABLE; default 30 000 (executions that
+   * have started always finish) */
+  uint32_t model_unload_timeout_ms;
 } inferd_server_options_t;
 
 /* Fills opts with the defaults above. */
 INFERD_API void inferd_server_options_init(inferd_server_options_t *opts);
 
-/* Creates the server and loads the models (control mode none: every model in
- * every repository), blocking until all loads have finished. A model that
+/* Creates the server and loads the models (control modes none and poll:
+ * every model in every repository; explicit: startup_models), blocking until
+ * all those loads have finished. A model that
  * fails to load is UNAVAILABLE with its reason; with exit_on_error the first
  * such failure makes this return that error and nothing is created. */
 INFERD_API inferd_status_t *inferd_server_new(inferd_server_t **out,
@@ -193,9 +205,69 @@ inferd_server_model_index(inferd_server_t *s, bool ready_only,
                           inferd_model_index_entry_t **entries, size_t *n);
 INFERD_API void inferd_model_index_free(inferd_model_index_entry_t *entries,
                                         size_t n);
-/* Load/unload (explicit control mode). In mode none/poll they return
- * UNAVAILABLE "explicit model load / unload is not allowed if polling is
- * enabled" like Triton. config_json may be NULL. */
+/* A file given with a load request: its contents replace the model
+ * directory (reference §1.12 "file:<version>/<path>"). path is relative to
+ * the model directory, e.g. "1/model.onnx"; absolute paths, "..", empty
+ * components and NUL bytes are refused. Both pointers are borrowed for the
+ * duration of the load call (the server copies what it keeps). */
+typedef struct inferd_model_file {
+  const char *path;
+  size_t path_len;
+  const void *data;
+  size_t byte_size;
+} inferd_model_file_t;
+
+typedef struct inferd_model_load_options {
+  /* JSON ModelConfig overriding the repository's config.pbtxt; NULL: none.
+   * Borrowed for the duration of the call. A config always forces a
+   * reload. */
+  const char *config_json;
+  size_t config_json_len;
+  /* files of an override model directory (need config_json); the model is
+   * then served from a private temporary directory, never the repository */
+  const inferd_model_file_t *files;
+  size_t n_files;
+} inferd_model_load_options_t;
+
+/* Completion of an asynchronous load or unload: st is NULL on success, else
+ * the error (transferred: the callee frees it). Called once, from a server
+ * thread (the repository thread); it must not block and must not call the
+ * synchronous inferd_server_model_load/unload. */
+typedef void (*inferd_repository_cb)(inferd_status_t *st, void *userp);
+
+/* Loads (or reloads) a model in explicit control mode. A model that is
+ * already loaded is reloaded beside the serving version(s): traffic moves to
+ * the new version(s) when they are READY and the old ones finish what they
+ * hold, then unload; a reload that fails leaves the old version(s) serving.
+ * Loading an unchanged, loaded model without a config is a no-op success.
+ * opts may be NULL. Synchronous errors (returned, callback never called):
+ *   INVALID_ARG "invalid model name ..."  name empty, with '/', NUL, ".."
+ *   INVALID_ARG  a bad file path, or files without a config
+ *   UNAVAILABLE "explicit model load / unload is not allowed if polling is
+ *               enabled" in control modes none and poll
+ *   UNAVAILABLE "server is stopping"
+ * Asynchronous errors (callback): the load error, or INVALID_ARG
+ * "failed to load '<m>', failed to poll from model repository" for a name
+ * that no repository has. name need not be NUL-terminated. */
+INFERD_API inferd_status_t *
+inferd_server_model_load_async(inferd_server_t *s, const char *name,
+                               size_t name_len,
+                               const inferd_model_load_options_t *opts,
+                               inferd_repository_cb cb, void *userp);
+/* Unloads every version of a model (explicit mode): new requests are
+ * refused at once; queued and executing ones finish (queued ones fail with
+ * UNAVAILABLE after model_unload_timeout_ms); the callback runs when the
+ * model has left the table, not when its last request ends. Unloading a
+ * known model that is not loaded succeeds. unload_dependents is accepted
+ * (no model has dependents until ensembles exist). Errors as for load;
+ * INVALID_ARG "failed to unload '<m>', no version is available" for a name
+ * the server does not know. */
+INFERD_API inferd_status_t *
+inferd_server_model_unload_async(inferd_server_t *s, const char *name,
+                                 size_t name_len, bool unload_dependents,
+                                 inferd_repository_cb cb, void *userp);
+/* Blocking forms of the two calls above (for embedders and tests; never
+ * call them from a callback or a frontend event loop). */
 INFERD_API inferd_status_t *inferd_server_model_load(inferd_server_t *s,
                                                      const char *name,
                                                      const char *config_json);

@@ -29,6 +29,9 @@ void inferd_server_options_init(inferd_server_options_t *o) {
   o->strict_model_config = false;
   o->model_control_mode = INFERD_CONTROL_NONE;
   o->exit_timeout_secs = 30;
+  o->repository_poll_secs = 15;
+  o->model_load_thread_count = 4;
+  o->model_unload_timeout_ms = 30000;
 }
 
 inferd_status_t *inferd_server_new(inferd_server_t **out,
