@@ -11,7 +11,7 @@
 #include "core/clock.h"
 #include "core/request.h"
 #include "core/status_internal.h"
-#include "server/server_internal.h"
+#include "core/completion.h"
 
 /* ---- status / log ---- */
 static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt, ...)
@@ -232,7 +232,7 @@ static inferd_status_t *h_request_parameter(const inferd_request_t *r,
 static bool h_request_is_cancelled(const inferd_request_t *r) {
   return atomic_load(&((inferd_request_t *)r)->cancelled);
 }
-static void h_request_release(inferd_request_t *r) { srv_request_release(r); }
+static void h_request_release(inferd_request_t *r) { core_request_release(r); }
 
 /* ---- responses ---- */
 static inferd_status_t *h_response_new(inferd_response_t **out,
@@ -277,11 +277,11 @@ static inferd_status_t *h_response_send(inferd_response_t *resp, uint32_t flags,
     inferd_status_free(resp->error);
     resp->error = error;
   }
-  srv_response_send(resp, flags);
+  core_response_send(resp, flags);
   return NULL;
 }
 static inferd_status_t *h_request_send_final(inferd_request_t *r) {
-  srv_request_send_final(r);
+  core_request_send_final(r);
   return NULL;
 }
 

@@ -14,35 +14,10 @@
 #include "core/str.h"
 #include "sched/scheduler.h"
 
-static void on_last_user(core_ref_t *r) {
+static void on_zero(core_ref_t *r) {
   inferd_model_t *m = (inferd_model_t *)r;
-  pthread_mutex_lock(&m->mu);
-  pthread_cond_broadcast(&m->cv);
-  pthread_mutex_unlock(&m->mu);
-}
-
-bool model_wait_unused(inferd_model_t *m, int64_t timeout_ms) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  if (timeout_ms >= 0) {
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-  }
-  pthread_mutex_lock(&m->mu);
-  while (atomic_load(&m->ref.refs) > 1) {
-    if (timeout_ms < 0) {
-      pthread_cond_wait(&m->cv, &m->mu);
-    } else if (pthread_cond_timedwait(&m->cv, &m->mu, &deadline) != 0) {
-      break;
-    }
-  }
-  bool unused = atomic_load(&m->ref.refs) <= 1;
-  pthread_mutex_unlock(&m->mu);
-  return unused;
+  if (m->on_unused)
+    m->on_unused(m, m->owner_ctx);
 }
 
 /* the config features inferd cannot serve yet */
@@ -305,23 +280,21 @@ static void model_destroy(inferd_model_t *m, bool model_initialised) {
   free(m->model_dir);
   free(m->version_dir);
   free(m->file_path);
-  pthread_mutex_destroy(&m->mu);
-  pthread_cond_destroy(&m->cv);
   free(m);
 }
 
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
+                            model_unused_cb on_unused, void *ctx,
                             inferd_model_t **out) {
   uint64_t t0 = core_now_ns();
   inferd_model_t *m = calloc(1, sizeof(*m));
   if (!m)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
-  atomic_init(&m->ref.refs, 1);
-  m->ref.on_last_user = on_last_user;
-  pthread_mutex_init(&m->mu, NULL);
-  pthread_cond_init(&m->cv, NULL);
+  core_ref_init(&m->ref, on_zero);
+  m->on_unused = on_unused;
+  m->owner_ctx = ctx;
   model_stats_init(&m->stats);
   m->server = s;
   m->version = version;
@@ -382,6 +355,11 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
 fail:
   model_destroy(m, model_initialised);
   return st;
+}
+
+void model_drain(inferd_model_t *m) {
+  if (m->sched)
+    m->sched->ops->drain(m->sched);
 }
 
 void model_unload(inferd_model_t *m) {

@@ -2,12 +2,16 @@
  * model.h: a loaded model version (struct inferd_model, which backends see as
  * inferd_backend_model_t) and its instances. Prefix model_.
  *
- * Lifetime: created by model_load (refcount 1, owned by the repository),
- * shared with every request and response holding it. To unload, the owner
- * stops admitting (removes it from the repository table), calls
- * model_wait_unused (until its own reference is the last), then model_unload.
- * Everything but `ref`, `stats` and the instances' backend state is immutable
- * after model_load returns.
+ * Lifetime: created by model_load with one reference, the caller's (the
+ * repository). Every request, response and statistics reader holding the
+ * version holds a reference. The release that drops the last one calls the
+ * owner's on_unused hook (given to model_load), from whatever thread it
+ * happens on; the owner then calls model_unload from a thread of its own
+ * (never from the releasing thread, which may be one of the model's
+ * execution threads). Nobody waits for the count to fall. model_drain may
+ * be called by the owner at any time before model_unload, to fail what is
+ * still queued. Everything but `ref`, `stats` and the instances' backend
+ * state is immutable after model_load returns.
  */
 #ifndef INFERD_MODEL_H
 #define INFERD_MODEL_H
@@ -60,6 +64,10 @@ struct inferd_backend_instance {
 
 struct sched;
 
+/* Called once when the last reference on m is released (any thread); must
+ * not block or free m. */
+typedef void (*model_unused_cb)(inferd_model_t *m, void *ctx);
+
 struct inferd_model {
   core_ref_t ref; /* first member: requests release it as a core_ref_t */
   inferd_server_t *server;
@@ -84,8 +92,9 @@ struct inferd_model {
   model_stats_t stats;
   uint64_t load_ns;
 
-  pthread_mutex_t mu; /* with cv: waiting for the last user */
-  pthread_cond_t cv;
+  model_unused_cb on_unused; /* the owner's hook, with its context */
+  void *owner_ctx;
+  void *owner_data; /* the owner's bookkeeping; model.c never reads it */
 };
 
 static inline inferd_backend_model_t *model_to_be(inferd_model_t *m) {
@@ -98,21 +107,24 @@ static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
 /* Loads version `version` of a model whose complete config is cfg (copied):
  * acquires the backend, runs model_init and instance_init for every
  * instance, starts the scheduler. On failure everything done is undone and
- * the error names the model and version. */
+ * the error names the model and version. on_unused(m, ctx) is called when
+ * the last reference goes (see above). */
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
+                            model_unused_cb on_unused, void *ctx,
                             inferd_model_t **out);
 /* Completes the config from a backend's partial JSON during model_init
  * (host function model_set_config_json). */
 inferd_status_t *model_complete_config(inferd_model_t *m, const char *json);
 
-/* Blocks until the caller's reference is the only one left, or timeout_ms
- * passed (timeout_ms < 0: forever). Returns true when unused. */
-bool model_wait_unused(inferd_model_t *m, int64_t timeout_ms);
-/* Stops the scheduler (queued requests fail with UNAVAILABLE), finalises
- * instances and the backend model, releases the backend and frees m. The
- * caller's reference must be the last one. */
+/* Stops admitting requests and fails the queued ones with UNAVAILABLE;
+ * returns at once (running executions go on). The caller must know that m
+ * has not been unloaded yet (the repository thread does). */
+void model_drain(inferd_model_t *m);
+/* Stops the scheduler, finalises instances and the backend model, releases
+ * the backend and frees m. Only after on_unused was called; never from one
+ * of m's own threads. */
 void model_unload(inferd_model_t *m);
 
 /* statistics recording (stats.c) */

@@ -79,7 +79,7 @@ static void kick(sched_t *base) {
   pthread_mutex_unlock(&s->mu);
 }
 
-static void stop(sched_t *base) {
+static void drain(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
   pthread_mutex_lock(&s->mu);
   s->stopping = true;
@@ -96,6 +96,11 @@ static void stop(sched_t *base) {
                                             (long long)base->model->version));
     q = next;
   }
+}
+
+static void stop(sched_t *base) {
+  default_sched_t *s = (default_sched_t *)base;
+  drain(base);
   for (uint32_t i = 0; i < s->n_threads; i++)
     pthread_join(s->threads[i], NULL);
   s->n_threads = 0;
@@ -111,6 +116,7 @@ static void sched_free(sched_t *base) {
 
 static const sched_ops_t default_ops = {.name = "default",
                                         .enqueue = enqueue,
+                                        .drain = drain,
                                         .stop = stop,
                                         .kick = kick,
                                         .free = sched_free};

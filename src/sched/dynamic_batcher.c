@@ -27,7 +27,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "sched/scheduler.h"
-#include "server/server_internal.h"
 
 typedef struct db_queue {
   inferd_request_t *head, *tail;   /* waiting */
@@ -527,13 +526,9 @@ static void kick(sched_t *base) {
   pthread_mutex_unlock(&s->mu);
 }
 
-static void stop(sched_t *base) {
+static void drain(sched_t *base) {
   dyn_sched_t *s = (dyn_sched_t *)base;
   pthread_mutex_lock(&s->mu);
-  if (s->stopping && !s->batcher_started) {
-    pthread_mutex_unlock(&s->mu);
-    return;
-  }
   s->stopping = true;
   inferd_request_t *failed = NULL;
   for (uint32_t l = 0; l < s->n_levels; l++) {
@@ -566,6 +561,11 @@ static void stop(sched_t *base) {
                                          (long long)base->model->version));
     failed = nx;
   }
+}
+
+static void stop(sched_t *base) {
+  dyn_sched_t *s = (dyn_sched_t *)base;
+  drain(base);
   if (s->batcher_started)
     pthread_join(s->batcher, NULL);
   for (uint32_t i = 0; i < s->n_slots; i++)
@@ -595,6 +595,7 @@ static void sched_free(sched_t *base) {
 
 static const sched_ops_t dyn_ops = {.name = "dynamic_batching",
                                     .enqueue = enqueue,
+                                    .drain = drain,
                                     .stop = stop,
                                     .kick = kick,
                                     .free = sched_free};

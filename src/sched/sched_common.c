@@ -1,15 +1,15 @@
 /*
  * sched_common.c: what every scheduler shares: running a batch on an
  * instance (cancellation check, the execute call, its error path,
- * execution statistics) and failing a request.
+ * execution statistics), failing a request, and deferred wake-ups.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/completion.h"
 #include "core/log.h"
 #include "sched/scheduler.h"
-#include "server/server_internal.h"
 
 void sched_fail_request(inferd_request_t *req, inferd_status_t *st) {
   inferd_response_t *resp = NULL;
@@ -17,12 +17,12 @@ void sched_fail_request(inferd_request_t *req, inferd_status_t *st) {
   if (e) {
     inferd_status_free(e);
     inferd_status_free(st);
-    srv_request_send_final(req); /* frontend sees a final without response */
+    core_request_send_final(req); /* frontend sees a final without response */
   } else {
     resp->error = st;
-    srv_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+    core_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
   }
-  srv_request_release(req);
+  core_request_release(req);
 }
 
 void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
@@ -90,12 +90,4 @@ void inferd_thread_defer_wakeups(bool defer) {
     core_ref_release(&s->model->ref);
   }
   deferred.n = 0;
-}
-
-inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out) {
-  const cfg_model_t *c = m->config;
-  if (c->scheduling_choice_case ==
-      INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_DYNAMIC_BATCHING)
-    return sched_dynamic_new(m, out);
-  return sched_default_new(m, out);
 }

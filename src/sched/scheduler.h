@@ -6,8 +6,9 @@
  *
  * Threads: enqueue is called from frontend threads, concurrently. The
  * scheduler runs one execution thread per instance (or its own threads) and
- * calls sched_execute from them. stop and free are called once, from the
- * repository thread.
+ * calls sched_execute from them. drain may be called from the repository
+ * thread while requests run; stop and free are called once, when the model
+ * version is finalised (no request holds it any more).
  */
 #ifndef INFERD_SCHED_H
 #define INFERD_SCHED_H
@@ -22,8 +23,11 @@ typedef struct sched_ops {
   /* Queues req (transferred on success). Errors (e.g. queue full) leave req
    * with the caller. Must not block on execution. */
   inferd_status_t *(*enqueue)(sched_t *s, inferd_request_t *req);
-  /* Stops admitting, fails the queued requests with UNAVAILABLE, waits for
-   * running executions and joins the threads. */
+  /* Stops admitting and fails the queued requests with UNAVAILABLE; never
+   * blocks (executions that started go on). Idempotent. */
+  void (*drain)(sched_t *s);
+  /* drain, then waits for running executions and joins the threads.
+   * Idempotent. */
   void (*stop)(sched_t *s);
   /* Wakes the execution (or batcher) threads after deferred enqueues. */
   void (*kick)(sched_t *s);
@@ -42,8 +46,9 @@ inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out);
 /* The dynamic batcher (config dynamic_batching). */
 inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out);
 
-/* Picks the scheduler the model's config asks for. Configs asking for a
- * scheduler inferd does not have yet fail with UNSUPPORTED. */
+/* Picks the scheduler the model's config asks for (sched_factory.c).
+ * Configs asking for a scheduler inferd does not have yet fail with
+ * UNSUPPORTED. */
 inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out);
 
 /* Runs one batch on an instance: calls the backend's execute; if it returns

@@ -7,6 +7,7 @@
 
 #include "backend/model.h"
 #include "core/clock.h"
+#include "core/completion.h"
 #include "core/log.h"
 #include "server/server_internal.h"
 
@@ -45,7 +46,7 @@ static void record_final(inferd_request_t *req, bool success) {
   }
 }
 
-void srv_response_send(inferd_response_t *resp, uint32_t flags) {
+static void response_send(inferd_response_t *resp, uint32_t flags) {
   inferd_request_t *req = resp->request;
   resp->request = NULL;
   if (!req) { /* sent twice: a backend bug; never crash the server on it */
@@ -74,7 +75,7 @@ void srv_response_send(inferd_response_t *resp, uint32_t flags) {
     inferd_response_free(resp);
 }
 
-void srv_request_send_final(inferd_request_t *req) {
+static void request_send_final(inferd_request_t *req) {
   if (req->final_sent)
     return;
   req->final_sent = true;
@@ -83,7 +84,7 @@ void srv_request_send_final(inferd_request_t *req) {
     req->response_cb(NULL, INFERD_RESPONSE_FLAG_FINAL, req->userp);
 }
 
-void srv_request_release(inferd_request_t *req) {
+static void request_release(inferd_request_t *req) {
   if (!req->final_sent) {
     /* a backend released a request without answering it: answer for it so
      * the client is not left waiting */
@@ -95,10 +96,10 @@ void srv_request_release(inferd_request_t *req) {
           "model \"%s\": the backend released the request without sending "
           "a final response",
           req->model->name);
-      srv_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+      response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
     } else {
       inferd_status_free(e);
-      srv_request_send_final(req);
+      request_send_final(req);
     }
   }
   inferd_server_t *s = req->server;
@@ -113,3 +114,11 @@ void srv_request_release(inferd_request_t *req) {
   if (cb)
     cb(req, userp);
 }
+
+static const core_completion_hooks_t hooks = {
+    .response_send = response_send,
+    .request_send_final = request_send_final,
+    .request_release = request_release,
+};
+
+void srv_completion_install(void) { core_completion_install(&hooks); }

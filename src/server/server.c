@@ -3,6 +3,7 @@
  * load), health, metadata, the repository API and orderly shutdown.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,15 +41,30 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
     return inferd_status_new(INFERD_INVALID_ARG,
                              "at least one model repository is required "
                              "(--model-repository)");
-  if (o->model_control_mode != INFERD_CONTROL_NONE)
-    return inferd_status_new(
-        INFERD_UNSUPPORTED,
-        "model control mode \"%s\" is not supported yet; "
-        "only \"none\" is",
-        o->model_control_mode == INFERD_CONTROL_POLL ? "poll" : "explicit");
+  if (o->model_control_mode != INFERD_CONTROL_NONE &&
+      o->model_control_mode != INFERD_CONTROL_POLL &&
+      o->model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "unknown model control mode %d",
+                             (int)o->model_control_mode);
+  if (o->n_startup_models && o->model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "models to load at startup (--load-model) need "
+                             "the explicit model control mode");
+  for (size_t i = 0; i < o->n_startup_models; i++)
+    if (strcmp(o->startup_models[i], "*") == 0 && o->n_startup_models > 1)
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "--load-model=* must be the only "
+                               "--load-model");
+  if (o->model_control_mode == INFERD_CONTROL_POLL &&
+      o->repository_poll_secs == 0)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "the repository poll period must be at least "
+                             "1 s");
   inferd_server_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  srv_completion_install();
   pthread_mutex_init(&s->inflight_mu, NULL);
   pthread_cond_init(&s->inflight_cv, NULL);
   atomic_init(&s->stopping, false);
@@ -77,16 +93,31 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   }
   if ((st = be_registry_init(&s->backends, o->backend_directory)))
     goto fail;
-  if ((st = repo_new(s, &s->repo)))
+  repo_options_t ro = {
+      .server = s,
+      .backends = &s->backends,
+      .repositories = (const char *const *)s->repositories,
+      .n_repositories = s->n_repositories,
+      .model_config_name = s->model_config_name,
+      .autocomplete = !s->strict_model_config,
+      .control_mode = s->control_mode,
+      .poll_secs = o->repository_poll_secs ? o->repository_poll_secs : 15,
+      .load_threads =
+          o->model_load_thread_count ? o->model_load_thread_count : 1,
+      .unload_timeout_ms = o->model_unload_timeout_ms};
+  if ((st = repo_new(&ro, &s->repo)))
     goto fail;
-  if ((st = repo_load_all(s->repo, s->exit_on_error))) {
-    repo_unload_all(s->repo, -1);
+  if ((st = repo_load_startup(s->repo, o->startup_models, o->n_startup_models,
+                              s->exit_on_error)))
     goto fail;
-  }
   *out = s;
   return NULL;
 fail:
   atomic_store(&s->stopping, true);
+  if (s->repo && !repo_shutdown(s->repo, 30000)) {
+    LOG_ERROR("model versions still in use after a failed start");
+    s->abandoned = true; /* leak rather than free under a user */
+  }
   inferd_server_free(s);
   return st;
 }
@@ -113,7 +144,14 @@ inferd_status_t *inferd_server_stop(inferd_server_t *s, uint32_t timeout_secs) {
                              "timeout of %u s",
                              left, left == 1 ? " was" : "s were", timeout_secs);
   }
-  repo_unload_all(s->repo, 0);
+  /* nothing is in flight: what still holds a version now (a frontend
+   * freeing a response) lets go within moments */
+  if (!repo_shutdown(s->repo, 10000)) {
+    s->abandoned = true;
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "model versions still in use 10 s after the "
+                             "last request ended");
+  }
   return NULL;
 }
 
@@ -164,27 +202,87 @@ inferd_status_t *inferd_server_model_index(inferd_server_t *s, bool ready_only,
   return repo_index(s->repo, ready_only, e, n);
 }
 
-inferd_status_t *inferd_server_model_load(inferd_server_t *s, const char *name,
-                                          const char *config_json) {
-  (void)name;
-  (void)config_json;
+static inferd_status_t *check_mode(inferd_server_t *s) {
   if (s->control_mode != INFERD_CONTROL_EXPLICIT)
     return inferd_status_new(INFERD_UNAVAILABLE,
                              "explicit model load / unload is not allowed if "
                              "polling is enabled");
-  return inferd_status_new(INFERD_UNSUPPORTED,
-                           "model load is not supported yet");
+  if (atomic_load(&s->stopping))
+    return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
+  return NULL;
+}
+
+inferd_status_t *
+inferd_server_model_load_async(inferd_server_t *s, const char *name,
+                               size_t name_len,
+                               const inferd_model_load_options_t *opts,
+                               inferd_repository_cb cb, void *userp) {
+  inferd_status_t *st = check_mode(s);
+  if (st)
+    return st;
+  return repo_load_async(s->repo, name, name_len, opts, cb, userp);
+}
+
+inferd_status_t *
+inferd_server_model_unload_async(inferd_server_t *s, const char *name,
+                                 size_t name_len, bool unload_dependents,
+                                 inferd_repository_cb cb, void *userp) {
+  inferd_status_t *st = check_mode(s);
+  if (st)
+    return st;
+  return repo_unload_async(s->repo, name, name_len, unload_dependents, cb,
+                           userp);
+}
+
+/* the blocking forms wait on one of these */
+typedef struct sync_wait {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;
+  inferd_status_t *st;
+} sync_wait_t;
+
+static void sync_cb(inferd_status_t *st, void *userp) {
+  sync_wait_t *w = userp;
+  pthread_mutex_lock(&w->mu);
+  w->st = st;
+  w->done = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static inferd_status_t *sync_wait(sync_wait_t *w, inferd_status_t *st) {
+  if (!st) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+      pthread_cond_wait(&w->cv, &w->mu);
+    st = w->st;
+    pthread_mutex_unlock(&w->mu);
+  }
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  return st;
+}
+
+inferd_status_t *inferd_server_model_load(inferd_server_t *s, const char *name,
+                                          const char *config_json) {
+  sync_wait_t w = {.done = false};
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cv, NULL);
+  inferd_model_load_options_t o = {.config_json = config_json,
+                                   .config_json_len =
+                                       config_json ? strlen(config_json) : 0};
+  return sync_wait(&w, inferd_server_model_load_async(s, name, strlen(name), &o,
+                                                      sync_cb, &w));
 }
 
 inferd_status_t *inferd_server_model_unload(inferd_server_t *s,
                                             const char *name,
                                             bool unload_dependents) {
-  (void)name;
-  (void)unload_dependents;
-  if (s->control_mode != INFERD_CONTROL_EXPLICIT)
-    return inferd_status_new(INFERD_UNAVAILABLE,
-                             "explicit model load / unload is not allowed if "
-                             "polling is enabled");
-  return inferd_status_new(INFERD_UNSUPPORTED,
-                           "model unload is not supported yet");
+  sync_wait_t w = {.done = false};
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cv, NULL);
+  return sync_wait(&w, inferd_server_model_unload_async(s, name, strlen(name),
+                                                        unload_dependents,
+                                                        sync_cb, &w));
 }

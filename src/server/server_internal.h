@@ -33,12 +33,7 @@ struct inferd_server {
   struct repo *repo;
 };
 
-/* Hands a response to the request's frontend callback (after dropping
- * outputs that were not requested). resp transferred. Any thread. */
-void srv_response_send(inferd_response_t *resp, uint32_t flags);
-/* Flags-only final. */
-void srv_request_send_final(inferd_request_t *req);
-/* The server is done with req: calls the release callback, updates the
- * in-flight count. Any thread. */
-void srv_request_release(inferd_request_t *req);
+/* Installs the completion path (request_flow.c) as the core's completion
+ * hooks; called by inferd_server_new. */
+void srv_completion_install(void);
 #endif
