@@ -295,7 +295,8 @@ static inferd_status_t *run_once(inferd_model_t *m, const warmup_input_t *ins,
 
 /* "model "m" version 1: warmup sample "s": <msg>", without repeating the
  * model and version when msg (e.g. a request validation error) names them
- * already. Consumes st. */
+ * already. The code is INVALID_ARG whatever failed (out of memory aside), as
+ * Triton reports a failed warmup sample. Consumes st. */
 static inferd_status_t *sample_error(const inferd_model_t *m,
                                      const char *sample, inferd_status_t *st) {
   char prefix[512];
@@ -305,8 +306,11 @@ static inferd_status_t *sample_error(const inferd_model_t *m,
   size_t pl = strlen(prefix);
   if (strncmp(msg, prefix, pl) == 0)
     msg += pl;
+  inferd_code_t code = inferd_status_code(st) == INFERD_NO_MEMORY
+                           ? INFERD_NO_MEMORY
+                           : INFERD_INVALID_ARG;
   inferd_status_t *out =
-      inferd_status_new(inferd_status_code(st),
+      inferd_status_new(code,
                         "model \"%s\" version %lld: warmup sample "
                         "\"%s\": %s",
                         m->name, (long long)m->version, sample, msg);

@@ -21,7 +21,8 @@
  * time, waiting for each request's release before the next; stops at the
  * first failure. Needs m's instances and scheduler running and m->server
  * set; m need not be in the repository table. Returns NULL on success, else
- * the error naming the sample, e.g.
+ * an INVALID_ARG error (NO_MEMORY when out of memory), as Triton's, naming
+ * the sample, e.g.
  *   model "m" version 1: warmup sample "s1": <request or response error>
  * Nothing of the warmup stays queued or allocated when it returns, whatever
  * the outcome. Blocks the calling thread (the repository/load thread) until

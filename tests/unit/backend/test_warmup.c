@@ -191,8 +191,10 @@ static void write_bytes(const char *model, const char *file, const void *data,
   fclose(fp);
 }
 
+/* every warmup failure is INVALID_ARG, as in Triton */
 static void expect_error(inferd_status_t *st, const char *want) {
   CHECK(st != NULL);
+  CHECK(inferd_status_code(st) == INFERD_INVALID_ARG);
   const char *m = inferd_status_message(st);
   if (!st || strcmp(m, want) != 0) {
     fprintf(stderr, "  got:  %s\n  want: %s\n", m, want);
