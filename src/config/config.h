@@ -67,6 +67,11 @@ inferd_status_t *cfg_complete(const cfg_load_options_t *opts, cfg_model_t *cfg);
  * call on the same thread overwrites. */
 const char *cfg_default_model_filename(const cfg_model_t *cfg);
 
+/* Is path acceptable as a model_warmup input_data_file: relative, non-empty,
+ * and without "", "." or ".." components (so it stays inside
+ * <model_dir>/warmup/)? */
+bool cfg_warmup_file_path_ok(const char *path);
+
 void cfg_free(cfg_model_t *cfg); /* NULL ignored */
 
 #endif /* INFERD_CONFIG_H */

@@ -849,6 +849,177 @@ static inferd_status_t *check_ensemble(const vctx_t *v) {
   return NULL;
 }
 
+/* ---- model_warmup ------------------------------------------------------- */
+
+bool cfg_warmup_file_path_ok(const char *path) {
+  if (empty(path) || path[0] == '/')
+    return false;
+  for (const char *p = path;;) {
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n == 0 || (n == 1 && p[0] == '.') ||
+        (n == 2 && p[0] == '.' && p[1] == '.'))
+      return false;
+    if (!e)
+      return true;
+    p = e + 1;
+  }
+}
+
+static const char *type_name(int dt) {
+  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+      &inference__data_type__descriptor, dt);
+  return ev ? ev->name : "TYPE_INVALID";
+}
+
+/* A warmup input that is a sequence batcher control tensor rather than a
+ * model input (Triton feeds those as override inputs). */
+static bool is_control_input(const cfg_model_t *c, const char *name) {
+  if (c->scheduling_choice_case !=
+          INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_SEQUENCE_BATCHING ||
+      !c->sequence_batching)
+    return false;
+  const Inference__ModelSequenceBatching *sb = c->sequence_batching;
+  for (size_t i = 0; i < sb->n_control_input; i++)
+    if (eq(sb->control_input[i]->name, name))
+      return true;
+  return false;
+}
+
+/* One input of sample `who`; `known` says whether the model's inputs and
+ * max_batch_size are final (not left to the backend's auto-complete). */
+static inferd_status_t *check_warmup_input(const vctx_t *v, const char *who,
+                                           const Inference__ModelWarmup *w,
+                                           size_t k, bool known) {
+  const cfg_model_t *c = v->cfg;
+  const Inference__ModelWarmup__InputsEntry *e = w->inputs[k];
+  const Inference__ModelWarmup__Input *in = e->value;
+  const char *name = e->key ? e->key : "";
+  for (size_t j = 0; j < k; j++)
+    if (eq(w->inputs[j]->key, name))
+      return verr(v, w, "inputs", k, "%s: input \"%s\" is given twice", who,
+                  name);
+  if (!in || in->input_data_type_case ==
+                 INFERENCE__MODEL_WARMUP__INPUT__INPUT_DATA_TYPE__NOT_SET)
+    return verr(v, w, "inputs", k,
+                "%s: input \"%s\": one of zero_data, random_data or "
+                "input_data_file must be set",
+                who, name);
+  if (in->data_type == INFERENCE__DATA_TYPE__TYPE_INVALID)
+    return verr(v, w, "inputs", k,
+                "%s: input \"%s\": \"data_type\" must be set (not "
+                "TYPE_INVALID)",
+                who, name);
+  for (size_t d = 0; d < in->n_dims; d++)
+    if (in->dims[d] < 0)
+      return verr(v, in, "dims", d,
+                  "%s: input \"%s\": dims must be >= 0 (a variable-size "
+                  "dimension needs a size for warmup), got %" PRId64,
+                  who, name, in->dims[d]);
+  if (in->input_data_type_case ==
+      INFERENCE__MODEL_WARMUP__INPUT__INPUT_DATA_TYPE_INPUT_DATA_FILE) {
+    const char *f = in->input_data_file;
+    if (!cfg_warmup_file_path_ok(f))
+      return verr(v, in, "input_data_file", 0,
+                  "%s: input \"%s\": input_data_file \"%s\" must be a "
+                  "relative path inside the model's warmup/ directory (not "
+                  "absolute, no \"..\" or \".\" or empty component)",
+                  who, name, f ? f : "");
+    if (v->opts && v->opts->model_dir) {
+      size_t n = strlen(v->opts->model_dir) + strlen(f) + 16;
+      char *p = malloc(n);
+      if (!p)
+        return oom();
+      snprintf(p, n, "%s/warmup/%s", v->opts->model_dir, f);
+      struct stat sb;
+      inferd_status_t *st = NULL;
+      if (stat(p, &sb) != 0)
+        st = verr(v, in, "input_data_file", 0,
+                  "%s: input \"%s\": input_data_file \"%s\": cannot open "
+                  "%s: %s",
+                  who, name, f, p, strerror(errno));
+      else if (!S_ISREG(sb.st_mode))
+        st = verr(v, in, "input_data_file", 0,
+                  "%s: input \"%s\": input_data_file \"%s\": %s is not a "
+                  "regular file",
+                  who, name, f, p);
+      free(p);
+      if (st)
+        return st;
+    }
+  }
+  if (!known || is_control_input(c, name))
+    return NULL;
+  const Inference__ModelInput *mi = NULL;
+  for (size_t i = 0; i < c->n_input && !mi; i++)
+    if (eq(c->input[i]->name, name))
+      mi = c->input[i];
+  if (!mi)
+    return verr(v, w, "inputs", k,
+                "%s: input \"%s\" is not an input of the "
+                "model",
+                who, name);
+  if (in->data_type != mi->data_type)
+    return verr(v, in, "data_type", 0,
+                "%s: input \"%s\": expected data_type %s (as the model "
+                "input), got %s",
+                who, name, type_name(mi->data_type), type_name(in->data_type));
+  bool same = in->n_dims == mi->n_dims;
+  for (size_t d = 0; d < in->n_dims && same; d++)
+    same = mi->dims[d] == -1 || mi->dims[d] == in->dims[d];
+  if (!same) {
+    char want[200], got[200];
+    dims_text(mi->dims, mi->n_dims, want, sizeof(want));
+    dims_text(in->dims, in->n_dims, got, sizeof(got));
+    return verr(v, in, in->n_dims ? "dims" : "data_type", 0,
+                "%s: input \"%s\": expected dims %s (as the model input, "
+                "without the batch dimension), got %s",
+                who, name, want, got);
+  }
+  return NULL;
+}
+
+static inferd_status_t *check_warmup(const vctx_t *v) {
+  const cfg_model_t *c = v->cfg;
+  /* with auto-complete and no inputs yet, the backend fills in inputs and
+   * max_batch_size at load; the config is validated again then */
+  bool known = c->n_input > 0 || !(v->opts && v->opts->autocomplete);
+  for (size_t i = 0; i < c->n_model_warmup; i++) {
+    const Inference__ModelWarmup *w = c->model_warmup[i];
+    char who[300];
+    snprintf(who, sizeof(who), "model_warmup[%zu] \"%.200s\"", i,
+             w->name ? w->name : "");
+    inferd_status_t *st;
+    for (size_t k = 0; k < w->n_inputs; k++)
+      if ((st = check_warmup_input(v, who, w, k, known)))
+        return st;
+    if (!known)
+      continue;
+    if (c->max_batch_size == 0 && w->batch_size > 1)
+      return verr(v, w, "batch_size", 0,
+                  "%s: batch_size must be 0 or 1 for a model that does not "
+                  "batch (max_batch_size 0), got %u",
+                  who, w->batch_size);
+    if (c->max_batch_size > 0 && w->batch_size > (uint32_t)c->max_batch_size)
+      return verr(v, w, "batch_size", 0,
+                  "%s: batch_size %u is out of range: it must be between 0 "
+                  "and max_batch_size %d",
+                  who, w->batch_size, c->max_batch_size);
+    for (size_t j = 0; j < c->n_input; j++) {
+      const Inference__ModelInput *mi = c->input[j];
+      bool given = mi->optional;
+      for (size_t k = 0; k < w->n_inputs && !given; k++)
+        given = eq(w->inputs[k]->key, mi->name);
+      if (!given)
+        return verr(v, c, "model_warmup", i,
+                    "%s: missing input \"%s\" (every non-optional model "
+                    "input needs warmup data)",
+                    who, mi->name);
+    }
+  }
+  return NULL;
+}
+
 static inferd_status_t *validate(const vctx_t *v) {
   const cfg_model_t *c = v->cfg;
   const cfg_load_options_t *o = v->opts;
@@ -896,6 +1067,8 @@ static inferd_status_t *validate(const vctx_t *v) {
     return verr(v, c->response_cache, "enable", 0,
                 "response_cache cannot be enabled for a decoupled model");
   if ((st = check_ios(v)))
+    return st;
+  if ((st = check_warmup(v)))
     return st;
   if (!is_ensemble(c) && c->n_instance_group == 0)
     return verr(v, NULL, NULL, 0, "at least one instance_group is required");
