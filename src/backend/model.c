@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/model.h"
+#include "backend/warmup.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -30,8 +31,6 @@ static inferd_status_t *check_supported(const cfg_model_t *c) {
                INFERENCE__MODEL_CONFIG__SCHEDULING_CHOICE_ENSEMBLE_SCHEDULING ||
            (c->platform && strcmp(c->platform, "ensemble") == 0))
     what = "ensemble_scheduling (platform \"ensemble\")";
-  else if (c->n_model_warmup > 0)
-    what = "model_warmup";
   else if (c->response_cache && c->response_cache->enable)
     what = "response_cache";
   else if (c->n_batch_input > 0)
@@ -342,6 +341,8 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
   if ((st = create_instances(m)))
     goto fail;
   if ((st = sched_new_for_model(m, &m->sched)))
+    goto fail;
+  if ((st = model_warmup(m)))
     goto fail;
   m->load_ns = core_now_ns() - t0;
   LOG_INFO("loaded model \"%s\" version %lld (%u instance%s, backend \"%s\", "

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/warmup.h"
+#include "core/completion.h"
 #include "sched/scheduler.h"
 #include "server/server_internal.h"
 #include "unit.h"
@@ -55,9 +56,9 @@ static void *complete(void *arg) {
   if (resp) {
     if (fail)
       resp->error = inferd_status_new(INFERD_INTERNAL, "boom");
-    srv_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+    core_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
   }
-  srv_request_release(r);
+  core_request_release(r);
   return NULL;
 }
 
@@ -99,6 +100,7 @@ static void fake_nop(sched_t *s) { (void)s; }
 
 static const sched_ops_t fake_ops = {.name = "fake",
                                      .enqueue = fake_enqueue,
+                                     .drain = fake_nop,
                                      .stop = fake_nop,
                                      .kick = fake_nop,
                                      .free = fake_nop};
@@ -426,6 +428,7 @@ static void rm_rf(const char *path) {
 }
 
 int main(void) {
+  srv_completion_install();
   snprintf(root, sizeof(root), "/tmp/inferd_warmup_XXXXXX");
   if (!mkdtemp(root)) {
     perror("mkdtemp");
