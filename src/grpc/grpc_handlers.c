@@ -2,8 +2,9 @@
  * grpc_handlers.c: the unary RPCs other than ModelInfer. Each decodes its
  * request with protobuf-c, answers what the HTTP frontend answers for the
  * same operation (reference §1.3-§1.5, §1.10, §1.12, §1.15) and packs the
- * reply. Features the server does not have (shared memory, trace) answer
- * UNIMPLEMENTED with a message saying so.
+ * reply; repository load/unload reply later, from the server's callback.
+ * Features the server does not have (shared memory, trace) answer UNIMPLEMENTED
+ * with a message saying so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,86 +381,191 @@ static inferd_status_t *repository_index(grpc_frontend_t *fe,
   return st;
 }
 
-static inferd_status_t *repository_load(grpc_frontend_t *fe, const uint8_t *req,
-                                        size_t len, grpc_fe_buf_t *reply) {
-  UNPACK(Inference__RepositoryModelLoadRequest,
-         inference__repository_model_load_request__descriptor, in);
-  inferd_status_t *st = NULL;
-  const char *config = NULL;
-  if (in->repository_name && *in->repository_name)
-    st = inferd_status_new(INFERD_UNSUPPORTED,
-                           "repository_name \"%s\": loading from a named "
-                           "repository is not supported",
-                           in->repository_name);
-  for (size_t i = 0; !st && i < in->n_parameters; i++) {
-    const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
-    const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
-    if (strcmp(k, "config") == 0) {
-      if (!v ||
-          v->parameter_choice_case !=
-              INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
-        st = inferd_status_new(INFERD_INVALID_ARG,
-                               "load parameter \"config\": expected "
-                               "string_param holding the JSON model config");
-      else
-        config = v->string_param;
-    } else if (strncmp(k, "file:", 5) == 0) {
-      st = inferd_status_new(INFERD_UNSUPPORTED,
-                             "load parameter \"%s\": model file overrides are "
-                             "not supported by this server",
-                             k);
-    } else {
-      st = inferd_status_new(INFERD_INVALID_ARG,
-                             "Unrecognized load parameter \"%s\"", k);
-    }
-  }
-  if (!st)
-    st = inferd_server_model_load(fe->server, in->model_name, config);
-  FREE_MSG(in);
-  if (st)
-    return st;
-  Inference__RepositoryModelLoadResponse r =
-      INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
-  return grpc_fe_pack(&r.base, reply);
+/* ---- repository load/unload -----------------------------------------------
+ * Asynchronous: the handler starts the server's load/unload and returns; the
+ * completion callback (the server's repository thread) sends the reply. The
+ * decoded request stays alive until then, since the options point into it.
+ * A client that cancels or runs out of deadline meanwhile only makes the
+ * reply batch fail, which frees it; the load itself goes on. */
+
+typedef struct repo_op {
+  grpc_frontend_t *fe;
+  grpc_call *call;
+  bool load;
+  ProtobufCMessage *in; /* the decoded request */
+  inferd_model_file_t *files;
+  inferd_model_load_options_t opts;
+} repo_op_t;
+
+static void repo_op_free(repo_op_t *op) {
+  if (op->in)
+    protobuf_c_message_free_unpacked(op->in, NULL);
+  free(op->files);
+  free(op);
 }
 
-static inferd_status_t *repository_unload(grpc_frontend_t *fe,
-                                          const uint8_t *req, size_t len,
-                                          grpc_fe_buf_t *reply) {
-  UNPACK(Inference__RepositoryModelUnloadRequest,
-         inference__repository_model_unload_request__descriptor, in);
-  inferd_status_t *st = NULL;
-  bool dependents = false;
+static void repo_ops_add(grpc_frontend_t *fe, int d) {
+  pthread_mutex_lock(&fe->mu);
+  fe->n_repo_ops += (size_t)d; /* d is +1 or -1 */
+  if (fe->n_repo_ops == 0)
+    pthread_cond_broadcast(&fe->cv);
+  pthread_mutex_unlock(&fe->mu);
+}
+
+static const char *repo_choice_name(int c) {
+  switch (c) {
+  case INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM:
+    return "bool_param";
+  case INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_INT64_PARAM:
+    return "int64_param";
+  case INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM:
+    return "string_param";
+  case INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BYTES_PARAM:
+    return "bytes_param";
+  default:
+    return "no value";
+  }
+}
+
+/* Decodes a RepositoryModelLoadRequest into op (name, config, files). */
+static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
+                                     size_t len, const char **name) {
+  UNPACK(Inference__RepositoryModelLoadRequest,
+         inference__repository_model_load_request__descriptor, in);
+  op->in = &in->base;
+  *name = in->model_name;
   if (in->repository_name && *in->repository_name)
-    st = inferd_status_new(INFERD_UNSUPPORTED,
-                           "repository_name \"%s\": unloading from a named "
-                           "repository is not supported",
-                           in->repository_name);
-  for (size_t i = 0; !st && i < in->n_parameters; i++) {
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "repository_name \"%s\": loading from a named "
+                             "repository is not supported",
+                             in->repository_name);
+  if (in->n_parameters) {
+    op->files = calloc(in->n_parameters, sizeof(*op->files));
+    if (!op->files)
+      return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
+  for (size_t i = 0; i < in->n_parameters; i++) {
     const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
     const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
-    if (strcmp(k, "unload_dependents") == 0) {
-      if (!v ||
-          v->parameter_choice_case !=
-              INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
-        st = inferd_status_new(INFERD_INVALID_ARG,
-                               "unload parameter \"unload_dependents\": "
-                               "expected bool_param");
-      else
-        dependents = v->bool_param;
+    int c = v ? (int)v->parameter_choice_case : 0;
+    if (strcmp(k, "config") == 0) {
+      if (c !=
+          INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_STRING_PARAM)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "load parameter \"config\": expected "
+                                 "string_param holding the JSON model config, "
+                                 "got %s",
+                                 repo_choice_name(c));
+      op->opts.config_json = v->string_param;
+      op->opts.config_json_len = strlen(v->string_param);
+    } else if (strncmp(k, "file:", 5) == 0) {
+      if (c !=
+          INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BYTES_PARAM)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "load parameter \"%s\": expected bytes_param "
+                                 "holding the file contents, got %s",
+                                 k, repo_choice_name(c));
+      inferd_model_file_t *f = &op->files[op->opts.n_files++];
+      f->path = k + 5;
+      f->path_len = strlen(k + 5);
+      f->data = v->bytes_param.data ? (const void *)v->bytes_param.data : "";
+      f->byte_size = v->bytes_param.len;
     } else {
-      st = inferd_status_new(INFERD_INVALID_ARG,
-                             "Unrecognized unload parameter \"%s\"", k);
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "Unrecognized load parameter '%s'", k);
     }
   }
-  if (!st)
-    st = inferd_server_model_unload(fe->server, in->model_name, dependents);
-  FREE_MSG(in);
-  if (st)
-    return st;
-  Inference__RepositoryModelUnloadResponse r =
-      INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;
-  return grpc_fe_pack(&r.base, reply);
+  op->opts.files = op->files;
+  return NULL;
+}
+
+/* Decodes a RepositoryModelUnloadRequest (name, unload_dependents). */
+static inferd_status_t *unload_request(repo_op_t *op, const uint8_t *req,
+                                       size_t len, const char **name,
+                                       bool *dependents) {
+  UNPACK(Inference__RepositoryModelUnloadRequest,
+         inference__repository_model_unload_request__descriptor, in);
+  op->in = &in->base;
+  *name = in->model_name;
+  if (in->repository_name && *in->repository_name)
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "repository_name \"%s\": unloading from a named "
+                             "repository is not supported",
+                             in->repository_name);
+  for (size_t i = 0; i < in->n_parameters; i++) {
+    const char *k = in->parameters[i]->key ? in->parameters[i]->key : "";
+    const Inference__ModelRepositoryParameter *v = in->parameters[i]->value;
+    int c = v ? (int)v->parameter_choice_case : 0;
+    if (strcmp(k, "unload_dependents") == 0) {
+      if (c !=
+          INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "unload parameter \"unload_dependents\": "
+                                 "expected bool_param, got %s",
+                                 repo_choice_name(c));
+      *dependents = v->bool_param;
+    } else {
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "Unrecognized unload parameter '%s'", k);
+    }
+  }
+  return NULL;
+}
+
+/* The server's repository thread, once per started operation: sends the
+ * (empty) response message or the error. Never blocks: starting a batch
+ * only queues it. */
+static void repo_cb(inferd_status_t *st, void *userp) {
+  repo_op_t *op = userp;
+  grpc_frontend_t *fe = op->fe;
+  grpc_byte_buffer *bb = NULL;
+  if (!st) {
+    Inference__RepositoryModelLoadResponse lr =
+        INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
+    Inference__RepositoryModelUnloadResponse ur =
+        INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;
+    grpc_fe_buf_t b = {0};
+    st = grpc_fe_pack(op->load ? &lr.base : &ur.base, &b);
+    if (!st) {
+      grpc_slice s = grpc_slice_new(b.data, b.len, free);
+      bb = grpc_raw_byte_buffer_create(&s, 1);
+      grpc_slice_unref(s);
+    }
+  }
+  grpc_fe_reply(op->call, bb, st);
+  repo_op_free(op);
+  repo_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
+}
+
+void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
+                              const uint8_t *req, size_t len) {
+  repo_op_t *op = calloc(1, sizeof(*op));
+  if (!op) {
+    grpc_fe_reply(call, NULL,
+                  inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
+    return;
+  }
+  op->fe = fe;
+  op->call = call;
+  op->load = load;
+  const char *name = NULL;
+  bool dependents = false;
+  inferd_status_t *st = load ? load_request(op, req, len, &name)
+                             : unload_request(op, req, len, &name, &dependents);
+  if (!st) {
+    repo_ops_add(fe, 1);
+    /* from a successful call on, op belongs to repo_cb, which may already
+     * be running */
+    st = load ? inferd_server_model_load_async(fe->server, name, strlen(name),
+                                               &op->opts, repo_cb, op)
+              : inferd_server_model_unload_async(fe->server, name, strlen(name),
+                                                 dependents, repo_cb, op);
+    if (!st)
+      return;
+    repo_ops_add(fe, -1);
+  }
+  grpc_fe_reply(call, NULL, st);
+  repo_op_free(op);
 }
 
 /* ---- logging
@@ -621,10 +727,6 @@ grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m) {
     return model_statistics;
   case GRPC_FE_REPOSITORY_INDEX:
     return repository_index;
-  case GRPC_FE_REPOSITORY_MODEL_LOAD:
-    return repository_load;
-  case GRPC_FE_REPOSITORY_MODEL_UNLOAD:
-    return repository_unload;
   case GRPC_FE_SYSTEM_SHM_STATUS:
     return sys_shm_status;
   case GRPC_FE_SYSTEM_SHM_REGISTER:

@@ -8,9 +8,9 @@
  *                    points large outputs at the response (no copy)
  *   grpc_infer.c     ModelInfer and ModelStreamInfer: request building,
  *                    response callbacks, the per-stream write queue
- *   grpc_handlers.c  every other RPC (health, metadata, config, repository,
- *                    logging; UNIMPLEMENTED for statistics, shared memory,
- *                    trace)
+ *   grpc_handlers.c  every other RPC (health, metadata, config, statistics,
+ *                    repository, logging; UNIMPLEMENTED for shared memory,
+ *                    trace); load/unload answer from the server's callback
  *
  * Completion-queue events carry a grpc_fe_tag_t*; its fn runs on the polling
  * thread that dequeued it.
@@ -123,9 +123,10 @@ struct grpc_frontend {
   uint16_t port;
   bool quiesced;
   grpc_fe_tag_t shutdown_tag;
-  pthread_mutex_t mu;
+  pthread_mutex_t mu; /* with cv: shutdown_done, n_repo_ops */
   pthread_cond_t cv;
   bool shutdown_done;
+  size_t n_repo_ops; /* load/unload callbacks still to come */
 };
 
 /* A packed reply message (malloc'd bytes). */
@@ -137,8 +138,9 @@ typedef struct grpc_fe_buf {
 /* Packs msg into b. NO_MEMORY on failure. */
 inferd_status_t *grpc_fe_pack(const ProtobufCMessage *msg, grpc_fe_buf_t *b);
 
-/* Handler of a unary RPC other than ModelInfer: req is the request message
- * bytes (contiguous, borrowed). On success fills reply. */
+/* Handler of a unary RPC other than ModelInfer and the repository
+ * load/unload: req is the request message bytes (contiguous, borrowed). On
+ * success fills reply. */
 typedef inferd_status_t *(*grpc_fe_unary_fn)(grpc_frontend_t *fe,
                                              const uint8_t *req, size_t len,
                                              grpc_fe_buf_t *reply);
@@ -149,6 +151,14 @@ grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m);
  * reference, reply and st. Any thread. */
 void grpc_fe_reply(grpc_call *call, grpc_byte_buffer *reply,
                    inferd_status_t *st);
+
+/* RepositoryModelLoad (load) or RepositoryModelUnload on a matched call:
+ * decodes req (borrowed during this call only), starts the server's
+ * asynchronous load/unload and returns without waiting; the call (taken) is
+ * answered from the completion callback, or at once on a synchronous error.
+ * grpc_frontend_free waits for the callbacks still to come. */
+void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
+                              const uint8_t *req, size_t len);
 
 /* Starts ModelInfer on a matched call (takes the call and payload). */
 void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,

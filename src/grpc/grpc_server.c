@@ -6,9 +6,9 @@
  * matched by a generic request and answered UNIMPLEMENTED.
  *
  * Threads: n_cqs completion queues, each polled by infer_thread_count
- * threads. Handlers never wait for inference; the only blocking RPCs are
- * repository load/unload (they return when the load has finished, as
- * Triton's do).
+ * threads. Handlers never wait for inference or for a model load: ModelInfer
+ * and repository load/unload are answered from the server's callbacks (the
+ * RPC still completes only when the load has finished, as Triton's does).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +201,13 @@ static void handle_unary(grpc_frontend_t *fe, grpc_fe_method_t m,
   if (!bytes) {
     grpc_fe_reply(call, NULL,
                   inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
+    return;
+  }
+  if (m == GRPC_FE_REPOSITORY_MODEL_LOAD ||
+      m == GRPC_FE_REPOSITORY_MODEL_UNLOAD) {
+    grpc_fe_repository_start(fe, call, m == GRPC_FE_REPOSITORY_MODEL_LOAD,
+                             bytes, len);
+    free(bytes);
     return;
   }
   grpc_fe_buf_t out = {0};
@@ -443,6 +450,13 @@ void grpc_frontend_free(grpc_frontend_t *g) {
   if (!g)
     return;
   grpc_frontend_quiesce(g);
+  /* a load/unload callback still to come would reply on a call of this
+   * server: let it, before anything is cancelled or torn down (after
+   * inferd_server_stop none should be left) */
+  pthread_mutex_lock(&g->mu);
+  while (g->n_repo_ops)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
   /* whatever is still open (idle streams, unanswered calls) is cancelled */
   grpc_server_cancel_all_calls(g->gs);
   pthread_mutex_lock(&g->mu);

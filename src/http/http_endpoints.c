@@ -244,14 +244,75 @@ static enum MHD_Result repo_index(http_req_t *q) {
   return http_queue_json(q, 200, arr);
 }
 
-static char *model_name_z(http_req_t *q) {
-  const http_route_t *r = http_req_route(q);
-  char *s = http_arena_alloc(http_req_arena(q), r->model_len + 1);
-  if (s) {
-    memcpy(s, r->model, r->model_len);
-    s[r->model_len] = '\0';
+/* One "file:<path>" load parameter: its base64 value decoded into the arena
+ * (kept until the request state is freed, after the load's callback). */
+static inferd_status_t *file_param(http_req_t *q, const char *key, json_t *v,
+                                   inferd_model_file_t *f) {
+  if (!json_is_string(v))
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "load parameter \"%s\" must be a base64 string "
+                             "holding the file contents",
+                             key);
+  size_t b64_len = json_string_length(v);
+  uint8_t *data =
+      http_arena_alloc(http_req_arena(q), http_base64_decoded_max(b64_len));
+  if (!data)
+    return inferd_status_new(
+        INFERD_NO_MEMORY, "out of memory decoding load parameter \"%s\"", key);
+  size_t n = 0;
+  inferd_status_t *st =
+      http_base64_decode(json_string_value(v), b64_len, data, &n);
+  if (st)
+    return inferd_status_prefix(st, "load parameter \"%s\"", key);
+  f->path = key + 5;
+  f->path_len = strlen(key + 5);
+  f->data = data;
+  f->byte_size = n;
+  return NULL;
+}
+
+/* Reads the load/unload parameters (reference §1.12) into *opts (load) or
+ * *dependents (unload). Strings are borrowed from the body JSON and decoded
+ * files live in the arena: both last until the request state is freed. */
+static inferd_status_t *repo_params(http_req_t *q, bool load, json_t *params,
+                                    inferd_model_load_options_t *opts,
+                                    bool *dependents) {
+  size_t n = json_object_size(params);
+  inferd_model_file_t *files = NULL;
+  if (load && n) {
+    files = http_arena_alloc(http_req_arena(q), n * sizeof(*files));
+    if (!files)
+      return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   }
-  return s;
+  const char *key;
+  json_t *v;
+  json_object_foreach(params, key, v) {
+    if (load && strcmp(key, "config") == 0) {
+      if (!json_is_string(v))
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "load parameter \"config\" must be a string "
+                                 "holding the model config JSON");
+      opts->config_json = json_string_value(v);
+      opts->config_json_len = json_string_length(v);
+    } else if (load && strncmp(key, "file:", 5) == 0) {
+      inferd_status_t *st = file_param(q, key, v, &files[opts->n_files]);
+      if (st)
+        return st;
+      opts->n_files++;
+    } else if (!load && strcmp(key, "unload_dependents") == 0) {
+      if (!json_is_boolean(v))
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "unload parameter \"unload_dependents\" must "
+                                 "be a boolean");
+      *dependents = json_is_true(v);
+    } else {
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "Unrecognized %s parameter '%s'",
+                               load ? "load" : "unload", key);
+    }
+  }
+  opts->files = files;
+  return NULL;
 }
 
 static enum MHD_Result repo_load_unload(http_req_t *q, bool load) {
@@ -270,45 +331,20 @@ static enum MHD_Result repo_load_unload(http_req_t *q, bool load) {
     return http_queue_error(q, inferd_status_new(INFERD_INVALID_ARG,
                                                  "\"parameters\" must be an "
                                                  "object"));
-  const char *config = NULL;
-  bool dependents = false;
-  const char *key;
-  json_t *v;
-  if (params) {
-    json_object_foreach(params, key, v) {
-      if (load && strcmp(key, "config") == 0) {
-        if (!json_is_string(v))
-          return http_queue_error(
-              q, inferd_status_new(INFERD_INVALID_ARG,
-                                   "load parameter \"config\" must be a "
-                                   "string holding the model config JSON"));
-        config = json_string_value(v);
-      } else if (load && strncmp(key, "file:", 5) == 0) {
-        return http_queue_error(
-            q, inferd_status_new(INFERD_UNSUPPORTED,
-                                 "load parameter \"%s\": model file "
-                                 "overrides are not supported yet",
-                                 key));
-      } else if (!load && strcmp(key, "unload_dependents") == 0) {
-        if (!json_is_boolean(v))
-          return http_queue_error(
-              q, inferd_status_new(INFERD_INVALID_ARG,
-                                   "unload parameter \"unload_dependents\" "
-                                   "must be a boolean"));
-        dependents = json_is_true(v);
-      } else {
-        return http_queue_error(
-            q, inferd_status_new(INFERD_INVALID_ARG,
-                                 "Unrecognized %s parameter '%s'",
-                                 load ? "load" : "unload", key));
-      }
-    }
-  }
-  char *name = model_name_z(q);
-  if (!name)
+  /* in the arena: the server may read them until its callback has run */
+  inferd_model_load_options_t *opts =
+      http_arena_alloc(http_req_arena(q), sizeof(*opts));
+  char *name =
+      core_arena_strndup(&http_req_arena(q)->a, r->model, r->model_len);
+  if (!opts || !name)
     return http_queue_error(
         q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
-  return http_req_run_repo_op(q, name, config, dependents);
+  memset(opts, 0, sizeof(*opts));
+  bool dependents = false;
+  if (params && (st = repo_params(q, load, params, opts, &dependents)))
+    return http_queue_error(q, st);
+  return http_req_start_repo_op(q, name, r->model_len, load ? opts : NULL,
+                                dependents);
 }
 
 static json_t *log_settings_json(void) {

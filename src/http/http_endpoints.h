@@ -3,9 +3,10 @@
  * statistics, repository, logging, and the 501 answers for features not
  * there yet) and the helpers they share with http_server.c. Prefix http_.
  *
- * Threads: everything runs on the MHD thread that owns the connection, except
- * repository load/unload, which http_req_run_repo_op runs on a short-lived
- * thread while the connection is suspended.
+ * Threads: everything runs on the MHD thread that owns the connection. A
+ * repository load/unload suspends the connection and returns at once; the
+ * server's completion callback (its repository thread) resumes it, and
+ * http_endpoint_finish answers on the MHD thread again.
  */
 #ifndef INFERD_HTTP_ENDPOINTS_H
 #define INFERD_HTTP_ENDPOINTS_H
@@ -32,12 +33,16 @@ enum MHD_Result http_queue_json(http_req_t *q, unsigned status, json_t *j);
 enum MHD_Result http_queue_empty(http_req_t *q, unsigned status);
 enum MHD_Result http_queue_error(http_req_t *q, inferd_status_t *st);
 
-/* Runs load (route REPO_LOAD) or unload off the MHD thread; the connection
- * is suspended until it finishes, then http_endpoint_finish answers.
- * model_name and config are borrowed until then. */
-enum MHD_Result http_req_run_repo_op(http_req_t *q, const char *model_name,
-                                     const char *config,
-                                     bool unload_dependents);
+/* Starts inferd_server_model_load_async (route REPO_LOAD; opts may be NULL)
+ * or inferd_server_model_unload_async and suspends the connection until its
+ * callback, after which http_endpoint_finish answers; a synchronous error is
+ * answered the same way. model_name, opts and everything they point to must
+ * live as long as the request state (arena or body JSON): the server may read
+ * them until its callback has run. */
+enum MHD_Result http_req_start_repo_op(http_req_t *q, const char *model_name,
+                                       size_t name_len,
+                                       const inferd_model_load_options_t *opts,
+                                       bool unload_dependents);
 
 /* Answers every route except NOT_FOUND, METHOD_NOT_ALLOWED and INFER. */
 enum MHD_Result http_endpoint_handle(http_req_t *q);

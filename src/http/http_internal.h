@@ -62,6 +62,16 @@ void http_buf_json_string(http_buf_t *b, const char *s, size_t n);
 /* {"error":"<msg>"} */
 void http_buf_error_json(http_buf_t *b, const char *msg);
 
+/* ---- base64 (load parameters "file:<path>") -------------------------------
+ * Upper bound of the decoded size of len input bytes. */
+size_t http_base64_decoded_max(size_t len);
+/* Decodes in[0..len) strictly (RFC 4648 standard alphabet, padding required,
+ * no whitespace, zero pad bits) into out, which holds
+ * http_base64_decoded_max(len) bytes. Errors: INVALID_ARG "invalid base64:
+ * ..." naming the offset. */
+inferd_status_t *http_base64_decode(const char *in, size_t len, uint8_t *out,
+                                    size_t *out_len);
+
 /* ---- router (reference §1.2) ----------------------------------------------
  */
 typedef enum http_route_id {

@@ -6,15 +6,18 @@
  *
  * Per-request state (http_req_t) is refcounted: one reference for MHD
  * (dropped in the request-completed callback), one while the server holds
- * the inference request (dropped in the release callback) and one while a
- * zero-copy response references its buffers (dropped in the response free
- * callback). Whatever order these happen in, nothing is freed early.
+ * the inference request (dropped in the release callback) or a repository
+ * load/unload (dropped in its completion callback) and one while a zero-copy
+ * response references its buffers (dropped in the response free callback).
+ * Whatever order these happen in, nothing is freed early.
  *
- * Asynchrony: an infer suspends the connection *before* infer_async, so the
- * completion callback (a server thread) can always resume it; the result is
- * queued when MHD calls the handler again. Responses are never queued on the
- * handler's first call for a request (DESIGN §8: that costs keep-alive),
- * except to refuse an oversized body, where closing is wanted.
+ * Asynchrony: an infer or a load/unload suspends the connection *before*
+ * calling the server, so the completion callback (a server thread, possibly
+ * before the call has returned) can always resume it; the result is queued
+ * when MHD calls the handler again. No frontend thread waits for a load.
+ * Responses are never queued on the handler's first call for a request (DESIGN
+ * §8: that costs keep-alive), except to refuse an oversized body, where closing
+ * is wanted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -57,6 +60,11 @@ struct http_server {
   bool quiesced;
   int wake_fd;  /* eventfd: a connection was resumed (external mode) */
   int epoll_fd; /* the loop's: the daemon's epoll fd and wake_fd */
+  /* load/unload callbacks still to come: free waits for them, as they
+   * touch h (resume, the state pool) */
+  pthread_mutex_t ops_mu;
+  pthread_cond_t ops_cv;
+  size_t n_ops;
 };
 
 #define POOL_MAX 256
@@ -88,9 +96,6 @@ struct http_req {
   inferd_response_t *resp;
   inferd_status_t *async_err; /* result of a failed submit or load/unload */
   json_t *json;               /* parsed body of non-infer POSTs */
-  const char *load_config;    /* load: parameters.config */
-  bool unload_dependents;
-  char *model_name; /* NUL-terminated copy (arena) */
   http_infer_t inf;
   http_buf_t out;
   struct http_req *pool_next;
@@ -294,40 +299,47 @@ static void on_hangup(http_req_t *q) {
   pthread_mutex_unlock(&q->mu);
 }
 
-static void *repo_thread(void *arg) {
-  http_req_t *q = arg;
-  if (q->route.id == HTTP_ROUTE_REPO_LOAD)
-    q->async_err =
-        inferd_server_model_load(q->h->srv, q->model_name, q->load_config);
-  else
-    q->async_err = inferd_server_model_unload(q->h->srv, q->model_name,
-                                              q->unload_dependents);
-  resume(q);
-  req_unref(q);
-  return NULL;
+static void ops_done(http_server_t *h) {
+  pthread_mutex_lock(&h->ops_mu);
+  if (--h->n_ops == 0)
+    pthread_cond_broadcast(&h->ops_cv);
+  pthread_mutex_unlock(&h->ops_mu);
 }
 
-enum MHD_Result http_req_run_repo_op(http_req_t *q, const char *model_name,
-                                     const char *config,
-                                     bool unload_dependents) {
-  q->model_name = (char *)model_name;
-  q->load_config = config;
-  q->unload_dependents = unload_dependents;
+/* The server's repository thread, once per started load/unload, possibly
+ * before http_req_start_repo_op has returned: the connection is suspended
+ * already. The result is published by the resume (MHD takes a lock there)
+ * and read on the MHD thread when the handler runs again. */
+static void repo_cb(inferd_status_t *st, void *userp) {
+  http_req_t *q = userp;
+  http_server_t *h = q->h;
+  q->async_err = st;
+  resume(q);
+  req_unref(q);
+  ops_done(h);
+}
+
+enum MHD_Result http_req_start_repo_op(http_req_t *q, const char *model_name,
+                                       size_t name_len,
+                                       const inferd_model_load_options_t *opts,
+                                       bool unload_dependents) {
+  http_server_t *h = q->h;
   atomic_fetch_add(&q->refs, 1);
+  pthread_mutex_lock(&h->ops_mu);
+  h->n_ops++;
+  pthread_mutex_unlock(&h->ops_mu);
   suspend(q);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int rc = pthread_create(&t, &attr, repo_thread, q);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
-    q->async_err = inferd_status_new(INFERD_INTERNAL,
-                                     "cannot start a thread for the "
-                                     "repository operation: %s",
-                                     strerror(rc));
+  inferd_status_t *st =
+      q->route.id == HTTP_ROUTE_REPO_LOAD
+          ? inferd_server_model_load_async(h->srv, model_name, name_len, opts,
+                                           repo_cb, q)
+          : inferd_server_model_unload_async(h->srv, model_name, name_len,
+                                             unload_dependents, repo_cb, q);
+  if (st) { /* the callback will not run: answer on the resumed call */
+    atomic_fetch_sub(&q->refs, 1);
+    ops_done(h);
+    q->async_err = st;
     resume(q);
-    req_unref(q);
   }
   return MHD_YES;
 }
@@ -883,6 +895,8 @@ inferd_status_t *http_server_start(inferd_server_t *s, const http_options_t *o,
   h->opts = *o;
   h->wake_fd = h->epoll_fd = -1;
   pthread_mutex_init(&h->pool_mu, NULL);
+  pthread_mutex_init(&h->ops_mu, NULL);
+  pthread_cond_init(&h->ops_cv, NULL);
   pthread_mutex_init(&h->loop_mu, NULL);
   pthread_cond_init(&h->loop_cv, NULL);
   if (h->opts.thread_count == 0)
@@ -962,6 +976,12 @@ void http_server_quiesce(http_server_t *h) {
 void http_server_free(http_server_t *h) {
   if (!h)
     return;
+  /* inferd_server_stop has run: every started load/unload has called back
+   * or is about to; its callback still touches h */
+  pthread_mutex_lock(&h->ops_mu);
+  while (h->n_ops)
+    pthread_cond_wait(&h->ops_cv, &h->ops_mu);
+  pthread_mutex_unlock(&h->ops_mu);
   if (h->own_loop) {
     atomic_store(&h->loop_stop, true);
     pthread_join(h->loop, NULL);
@@ -980,6 +1000,8 @@ void http_server_free(http_server_t *h) {
     free(q);
   }
   pthread_mutex_destroy(&h->pool_mu);
+  pthread_mutex_destroy(&h->ops_mu);
+  pthread_cond_destroy(&h->ops_cv);
   pthread_mutex_destroy(&h->loop_mu);
   pthread_cond_destroy(&h->loop_cv);
   if (h->wake_fd >= 0)
