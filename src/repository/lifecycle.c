@@ -227,6 +227,24 @@ static void post(repo_t *r, lc_event_t *ev) {
   pthread_mutex_unlock(&r->mu);
 }
 
+/* Posts a client's operation; false when the repository thread has
+ * already ended (the caller answers synchronously instead). */
+static bool post_op(repo_t *r, lc_op_t *op) {
+  pthread_mutex_lock(&r->mu);
+  bool ok = !r->done;
+  if (ok) {
+    op->ev.next = NULL;
+    if (r->ev_tail)
+      r->ev_tail->next = &op->ev;
+    else
+      r->ev_head = &op->ev;
+    r->ev_tail = &op->ev;
+    pthread_cond_signal(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return ok;
+}
+
 static void job_post(repo_t *r, lc_job_t *j) {
   r->n_jobs++;
   pthread_mutex_lock(&r->jmu);
@@ -1398,8 +1416,6 @@ inferd_status_t *repo_load_async(repo_t *r, const char *name, size_t len,
   for (size_t i = 0; o && i < o->n_files; i++)
     if ((st = repo_check_file_path(o->files[i].path, o->files[i].path_len)))
       return st;
-  if (!r->started)
-    return inferd_status_new(INFERD_UNAVAILABLE, "server is not started");
   lc_op_t *op = op_new(OP_LOAD, name, len, cb, userp);
   if (!op)
     return OOM();
@@ -1418,7 +1434,10 @@ inferd_status_t *repo_load_async(repo_t *r, const char *name, size_t len,
     op_free(op);
     return st;
   }
-  post(r, &op->ev);
+  if (!post_op(r, op)) {
+    op_free(op);
+    return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
+  }
   return NULL;
 }
 
@@ -1429,12 +1448,13 @@ inferd_status_t *repo_unload_async(repo_t *r, const char *name, size_t len,
   inferd_status_t *st = repo_check_model_name(name, len);
   if (st)
     return st;
-  if (!r->started)
-    return inferd_status_new(INFERD_UNAVAILABLE, "server is not started");
   lc_op_t *op = op_new(OP_UNLOAD, name, len, cb, userp);
   if (!op)
     return OOM();
-  post(r, &op->ev);
+  if (!post_op(r, op)) {
+    op_free(op);
+    return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
+  }
   return NULL;
 }
 
