@@ -9,9 +9,9 @@
 
 #include "backend/model.h"
 #include "core/clock.h"
+#include "core/completion.h"
 #include "core/request.h"
 #include "core/status_internal.h"
-#include "core/completion.h"
 
 /* ---- status / log ---- */
 static inferd_status_t *h_status_new(inferd_code_t code, const char *fmt, ...)

@@ -340,7 +340,14 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
   model_initialised = true;
   if ((st = create_instances(m)))
     goto fail;
-  if ((st = sched_new_for_model(m, &m->sched)))
+  m->iset = (sched_instance_set_t){.name = m->name,
+                                   .version = m->version,
+                                   .n_instances = m->n_instances,
+                                   .config = m->config,
+                                   .ref = &m->ref,
+                                   .execute = model_execute,
+                                   .ctx = m};
+  if ((st = sched_new_for_model(&m->iset, &m->sched)))
     goto fail;
   if ((st = model_warmup(m)))
     goto fail;

@@ -22,6 +22,7 @@
 #include "backend/backend_loader.h"
 #include "config/config.h"
 #include "core/refcount.h"
+#include "sched/scheduler.h"
 
 typedef struct model_io {
   const char *name; /* borrowed from the config */
@@ -88,6 +89,7 @@ struct inferd_model {
   void *backend_state;
   inferd_backend_instance_t *instances;
   uint32_t n_instances;
+  sched_instance_set_t iset; /* what the scheduler sees of this version */
   struct sched *sched;
   model_stats_t stats;
   uint64_t load_ns;
@@ -126,6 +128,11 @@ void model_drain(inferd_model_t *m);
  * the backend and frees m. Only after on_unused was called; never from one
  * of m's own threads. */
 void model_unload(inferd_model_t *m);
+
+/* Runs one batch on instance `instance` (model_execute.c): the
+ * sched_instance_set_t run function of every model version. */
+void model_execute(void *model, uint32_t instance, inferd_request_t **reqs,
+                   uint32_t n);
 
 /* statistics recording (stats.c) */
 void model_stats_init(model_stats_t *s);

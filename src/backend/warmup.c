@@ -18,7 +18,9 @@
 
 #include "backend/warmup.h"
 #include "core/clock.h"
+#include "core/completion.h"
 #include "core/log.h"
+#include "core/request.h"
 
 /* One input of a sample: the data of a single batch element. */
 typedef struct warmup_input {
@@ -257,9 +259,14 @@ static void on_release(inferd_request_t *req, void *userp) {
 static inferd_status_t *run_once(inferd_model_t *m, const warmup_input_t *ins,
                                  size_t n, uint32_t batch_size) {
   inferd_request_t *r = NULL;
-  inferd_status_t *st = inferd_request_new(&r, m);
-  if (st)
+  core_ref_acquire(&m->ref); /* the request's reference */
+  inferd_status_t *st = core_request_alloc(m, &m->ref, &r);
+  if (st) {
+    core_ref_release(&m->ref);
     return st;
+  }
+  r->model_name = m->name;
+  r->model_version = m->version;
   /* a non-batching model takes the sample's data once (batch_size is 1) */
   uint32_t copies = m->config->max_batch_size > 0 ? batch_size : 1;
   for (size_t i = 0; i < n && !st; i++) {
@@ -272,14 +279,14 @@ static inferd_status_t *run_once(inferd_model_t *m, const warmup_input_t *ins,
           r, idx, ins[i].data, ins[i].byte_size, INFERD_MEM_CPU, 0);
   }
   if (st) {
-    inferd_request_free(r);
+    core_request_destroy(r);
     return st;
   }
   warmup_wait_t w = {.released = false, .error = NULL};
   pthread_mutex_init(&w.mu, NULL);
   pthread_cond_init(&w.cv, NULL);
   inferd_request_set_callbacks(r, on_response, on_release, &w);
-  st = inferd_server_infer_async(m->server, r);
+  st = core_request_submit(m->server, r);
   if (!st) {
     pthread_mutex_lock(&w.mu);
     while (!w.released)
@@ -289,7 +296,7 @@ static inferd_status_t *run_once(inferd_model_t *m, const warmup_input_t *ins,
   }
   pthread_mutex_destroy(&w.mu);
   pthread_cond_destroy(&w.cv);
-  inferd_request_free(r);
+  core_request_destroy(r);
   return st;
 }
 

@@ -12,8 +12,8 @@
 typedef struct core_arena_block core_arena_block_t;
 
 typedef struct core_arena {
-  char *cur;   /* next free byte */
-  size_t left; /* bytes left at cur */
+  char *cur;                  /* next free byte */
+  size_t left;                /* bytes left at cur */
   core_arena_block_t *blocks; /* malloc'd blocks */
   char *inline_buf;           /* the owner's, 16-byte aligned; may be NULL */
   size_t inline_size;

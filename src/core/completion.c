@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "core/completion.h"
+#include "core/request.h"
 
 static _Atomic(const core_completion_hooks_t *) hooks;
 
@@ -27,4 +28,23 @@ void core_request_send_final(inferd_request_t *req) {
 
 void core_request_release(inferd_request_t *req) {
   get()->request_release(req);
+}
+
+inferd_status_t *core_request_submit(inferd_server_t *s,
+                                     inferd_request_t *req) {
+  return get()->request_submit(s, req);
+}
+
+void core_request_fail(inferd_request_t *req, inferd_status_t *st) {
+  inferd_response_t *resp = NULL;
+  inferd_status_t *e = core_response_alloc(req, &resp);
+  if (e) {
+    inferd_status_free(e);
+    inferd_status_free(st);
+    core_request_send_final(req); /* the frontend sees a bare final */
+  } else {
+    resp->error = st;
+    core_response_send(resp, INFERD_RESPONSE_FLAG_FINAL);
+  }
+  core_request_release(req);
 }

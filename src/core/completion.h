@@ -1,6 +1,7 @@
 /*
- * completion.h: the completion path as the lower layers see it. Schedulers
- * and the backend host functions complete requests through these calls;
+ * completion.h: the request path as the lower layers see it. Schedulers
+ * and the backend host functions complete requests through these calls
+ * (and model warmup submits its requests);
  * the server installs the implementation (statistics, output filtering, the
  * frontend's callbacks, the in-flight count) once at startup, so that
  * nothing below src/server/ calls the server by name. Prefix core_.
@@ -20,6 +21,9 @@ typedef struct core_completion_hooks {
   void (*request_send_final)(inferd_request_t *req);
   /* the server is done with req: release callback, in-flight count */
   void (*request_release)(inferd_request_t *req);
+  /* admits a request built below the server (model warmup) exactly as
+   * inferd_server_infer_async does: validation, then its scheduler */
+  inferd_status_t *(*request_submit)(inferd_server_t *s, inferd_request_t *req);
 } core_completion_hooks_t;
 
 /* Installs the hooks (the table is borrowed for the process's life). */
@@ -28,4 +32,8 @@ void core_completion_install(const core_completion_hooks_t *hooks);
 void core_response_send(inferd_response_t *resp, uint32_t flags);
 void core_request_send_final(inferd_request_t *req);
 void core_request_release(inferd_request_t *req);
+/* Submits req through the server's admission (see request_submit). */
+inferd_status_t *core_request_submit(inferd_server_t *s, inferd_request_t *req);
+/* Completes req with an error response (st transferred) and releases it. */
+void core_request_fail(inferd_request_t *req, inferd_status_t *st);
 #endif

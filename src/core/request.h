@@ -93,6 +93,7 @@ struct inferd_request {
   uint32_t sched_level;       /* priority level index */
   bool sched_delayed;         /* timed out under the DELAY action */
   void *sched_data;
+  void *sched_owner; /* the scheduler that queued it */
   /* called by inferd_request_cancel (any thread) while a scheduler holds the
    * request; must not call back into the frontend */
   void (*on_cancel)(inferd_request_t *r);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/completion.h"
 #include "core/log.h"
 #include "sched/scheduler.h"
 
@@ -22,13 +23,14 @@ typedef struct default_sched {
 
 typedef struct worker_arg {
   default_sched_t *s;
-  inferd_backend_instance_t *inst;
+  uint32_t instance;
 } worker_arg_t;
 
 static void *worker(void *p) {
   worker_arg_t *a = p;
   default_sched_t *s = a->s;
-  inferd_backend_instance_t *inst = a->inst;
+  uint32_t instance = a->instance;
+  const sched_instance_set_t *set = s->base.set;
   free(a);
   for (;;) {
     pthread_mutex_lock(&s->mu);
@@ -44,7 +46,7 @@ static void *worker(void *p) {
       s->tail = NULL;
     pthread_mutex_unlock(&s->mu);
     r->next = NULL;
-    sched_execute(inst, &r, 1);
+    set->execute(set->ctx, instance, &r, 1);
   }
 }
 
@@ -53,9 +55,9 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   pthread_mutex_lock(&s->mu);
   if (s->stopping) {
     pthread_mutex_unlock(&s->mu);
-    return inferd_status_new(
-        INFERD_UNAVAILABLE, "model \"%s\" version %lld is unloading",
-        base->model->name, (long long)base->model->version);
+    return inferd_status_new(INFERD_UNAVAILABLE,
+                             "model \"%s\" version %lld is unloading",
+                             base->set->name, (long long)base->set->version);
   }
   req->next = NULL;
   if (s->tail)
@@ -89,11 +91,11 @@ static void drain(sched_t *base) {
   pthread_mutex_unlock(&s->mu);
   while (q) {
     inferd_request_t *next = q->next;
-    sched_fail_request(q, inferd_status_new(INFERD_UNAVAILABLE,
-                                            "model \"%s\" version %lld is "
-                                            "unloading",
-                                            base->model->name,
-                                            (long long)base->model->version));
+    core_request_fail(q, inferd_status_new(INFERD_UNAVAILABLE,
+                                           "model \"%s\" version %lld is "
+                                           "unloading",
+                                           base->set->name,
+                                           (long long)base->set->version));
     q = next;
   }
 }
@@ -121,24 +123,25 @@ static const sched_ops_t default_ops = {.name = "default",
                                         .kick = kick,
                                         .free = sched_free};
 
-inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out) {
+inferd_status_t *sched_default_new(const sched_instance_set_t *set,
+                                   sched_t **out) {
   default_sched_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   s->base.ops = &default_ops;
-  s->base.model = m;
+  s->base.set = set;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  s->threads = calloc(m->n_instances, sizeof(pthread_t));
+  s->threads = calloc(set->n_instances, sizeof(pthread_t));
   if (!s->threads) {
     sched_free(&s->base);
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   }
-  for (uint32_t i = 0; i < m->n_instances; i++) {
+  for (uint32_t i = 0; i < set->n_instances; i++) {
     worker_arg_t *a = malloc(sizeof(*a));
     if (a) {
       a->s = s;
-      a->inst = &m->instances[i];
+      a->instance = i;
     }
     int rc = a ? pthread_create(&s->threads[i], NULL, worker, a) : -1;
     if (rc != 0) {
@@ -148,7 +151,7 @@ inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out) {
       return inferd_status_new(INFERD_INTERNAL,
                                "cannot start execution thread %u of model "
                                "\"%s\"",
-                               i, m->name);
+                               i, set->name);
     }
     s->n_threads++;
   }

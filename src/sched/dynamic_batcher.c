@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/completion.h"
 #include "core/log.h"
 #include "sched/scheduler.h"
 
@@ -42,7 +43,7 @@ typedef struct dyn_sched dyn_sched_t;
 
 typedef struct db_slot {
   dyn_sched_t *s;
-  inferd_backend_instance_t *inst;
+  uint32_t instance;
   pthread_t thread;
   pthread_cond_t cv;
   inferd_request_t **batch;
@@ -163,7 +164,7 @@ static void po_drain(dyn_sched_t *s) {
 
 static void po_response(inferd_response_t *resp, uint32_t flags, void *p) {
   po_rec_t *rec = p;
-  dyn_sched_t *s = (dyn_sched_t *)rec->req->model->sched;
+  dyn_sched_t *s = (dyn_sched_t *)rec->req->sched_owner;
   pthread_mutex_lock(&s->po_mu);
   if (rec->n_events == rec->cap_events) {
     uint32_t nc = rec->cap_events ? rec->cap_events * 2 : 2;
@@ -186,7 +187,7 @@ static void po_response(inferd_response_t *resp, uint32_t flags, void *p) {
 
 static void po_release(inferd_request_t *req, void *p) {
   po_rec_t *rec = p;
-  dyn_sched_t *s = (dyn_sched_t *)req->model->sched;
+  dyn_sched_t *s = (dyn_sched_t *)req->sched_owner;
   pthread_mutex_lock(&s->po_mu);
   rec->released = true;
   pthread_mutex_unlock(&s->po_mu);
@@ -242,7 +243,7 @@ static void po_detach(dyn_sched_t *s, inferd_request_t *r) {
 /* ------------------------------------------------------- batch formation */
 
 static bool same_shapes(const inferd_request_t *a, const inferd_request_t *b,
-                        const inferd_model_t *m) {
+                        const cfg_model_t *c) {
   if (a->n_inputs != b->n_inputs)
     return false;
   for (uint32_t i = 0; i < a->n_inputs; i++) {
@@ -252,9 +253,9 @@ static bool same_shapes(const inferd_request_t *a, const inferd_request_t *b,
       return false;
     const core_input_t *y = &b->inputs[j];
     bool ragged = false;
-    for (uint32_t k = 0; k < m->n_inputs; k++)
-      if (strcmp(m->inputs[k].name, x->name) == 0)
-        ragged = m->inputs[k].allow_ragged_batch;
+    for (size_t k = 0; k < c->n_input; k++)
+      if (strcmp(c->input[k]->name, x->name) == 0)
+        ragged = c->input[k]->allow_ragged_batch;
     if (ragged)
       continue;
     if (x->n_dims != y->n_dims)
@@ -299,7 +300,7 @@ typedef struct batch_plan {
 
 /* Walks the queues in scheduling order and plans the next batch. */
 static void plan_batch(dyn_sched_t *s, batch_plan_t *p) {
-  const inferd_model_t *m = s->base.model;
+  const cfg_model_t *m = s->base.set->config;
   p->n = p->n_pref = 0;
   p->size = 0;
   p->can_grow = true;
@@ -371,7 +372,7 @@ static void fail_list(inferd_request_t *r) {
     r->next = NULL;
     r->on_cancel = NULL;
     bool cancelled = r->sched_deadline_ns == 0;
-    sched_fail_request(
+    core_request_fail(
         r, cancelled ? inferd_status_new(INFERD_CANCELLED, "request cancelled")
                      : inferd_status_new(INFERD_UNAVAILABLE,
                                          "request timeout expired"));
@@ -454,7 +455,7 @@ static void *slot_main(void *p) {
       break;
     uint32_t n = slot->n;
     pthread_mutex_unlock(&s->mu);
-    sched_execute(slot->inst, slot->batch, n);
+    s->base.set->execute(s->base.set->ctx, slot->instance, slot->batch, n);
     pthread_mutex_lock(&s->mu);
     slot->n = 0;
     slot->busy = false;
@@ -467,7 +468,7 @@ static void *slot_main(void *p) {
 /* -------------------------------------------------------------- sched ops */
 
 static void on_cancel(inferd_request_t *r) {
-  dyn_sched_t *s = (dyn_sched_t *)r->model->sched;
+  dyn_sched_t *s = (dyn_sched_t *)r->sched_owner;
   pthread_mutex_lock(&s->mu);
   s->wake = true;
   pthread_cond_signal(&s->cv);
@@ -475,6 +476,7 @@ static void on_cancel(inferd_request_t *r) {
 }
 
 static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
+  r->sched_owner = base;
   dyn_sched_t *s = (dyn_sched_t *)base;
   uint32_t level = s->default_level;
   if (s->n_levels > 1 && r->priority >= 1 && r->priority <= s->n_levels)
@@ -497,12 +499,12 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
   if (s->stopping)
     st = inferd_status_new(INFERD_UNAVAILABLE,
                            "model \"%s\" version %lld is unloading",
-                           base->model->name, (long long)base->model->version);
+                           base->set->name, (long long)base->set->version);
   else if (q->max_size && q->n >= q->max_size)
     st = inferd_status_new(INFERD_UNAVAILABLE,
                            "model \"%s\" version %lld: exceeds maximum queue "
                            "size %u",
-                           base->model->name, (long long)base->model->version,
+                           base->set->name, (long long)base->set->version,
                            q->max_size);
   if (st) {
     pthread_mutex_unlock(&s->mu);
@@ -553,12 +555,11 @@ static void drain(sched_t *base) {
     inferd_request_t *nx = failed->next;
     failed->next = NULL;
     failed->on_cancel = NULL;
-    sched_fail_request(failed,
-                       inferd_status_new(INFERD_UNAVAILABLE,
-                                         "model \"%s\" version %lld is "
-                                         "unloading",
-                                         base->model->name,
-                                         (long long)base->model->version));
+    core_request_fail(failed, inferd_status_new(INFERD_UNAVAILABLE,
+                                                "model \"%s\" version %lld is "
+                                                "unloading",
+                                                base->set->name,
+                                                (long long)base->set->version));
     failed = nx;
   }
 }
@@ -615,21 +616,22 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out) {
-  const Inference__ModelDynamicBatching *db = m->config->dynamic_batching;
+inferd_status_t *sched_dynamic_new(const sched_instance_set_t *set,
+                                   sched_t **out) {
+  const cfg_model_t *c = set->config;
+  const Inference__ModelDynamicBatching *db = c->dynamic_batching;
   dyn_sched_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   s->base.ops = &dyn_ops;
-  s->base.model = m;
+  s->base.set = set;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->po_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&s->cv, &ca);
-  s->max_batch =
-      m->config->max_batch_size > 0 ? (uint64_t)m->config->max_batch_size : 1;
+  s->max_batch = c->max_batch_size > 0 ? (uint64_t)c->max_batch_size : 1;
   s->max_delay_ns = db->max_queue_delay_microseconds * 1000u;
   s->preserve = db->preserve_ordering;
   s->n_levels = db->priority_levels > 0 ? (uint32_t)db->priority_levels : 1;
@@ -640,7 +642,7 @@ inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out) {
     s->default_level = s->n_levels - 1;
   s->queues = calloc(s->n_levels, sizeof(db_queue_t));
   s->preferred = calloc(db->n_preferred_batch_size + 1, sizeof(uint64_t));
-  s->slots = calloc(m->n_instances, sizeof(db_slot_t));
+  s->slots = calloc(set->n_instances, sizeof(db_slot_t));
   inferd_status_t *st = NULL;
   if (!s->queues || !s->preferred || !s->slots) {
     st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
@@ -657,11 +659,11 @@ inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out) {
     if (key >= 1 && key <= s->n_levels)
       policy_from(&s->queues[key - 1], db->priority_queue_policy[i]->value);
   }
-  s->n_slots = m->n_instances;
+  s->n_slots = set->n_instances;
   for (uint32_t i = 0; i < s->n_slots; i++) {
     db_slot_t *sl = &s->slots[i];
     sl->s = s;
-    sl->inst = &m->instances[i];
+    sl->instance = i;
     pthread_cond_init(&sl->cv, NULL);
     sl->batch = calloc(s->max_batch, sizeof(inferd_request_t *));
     if (!sl->batch) {
@@ -675,13 +677,13 @@ inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out) {
       s->slots[i].thread = 0;
       st = inferd_status_new(INFERD_INTERNAL,
                              "cannot start execution thread of model \"%s\"",
-                             m->name);
+                             set->name);
       goto fail_threads;
     }
   if (pthread_create(&s->batcher, NULL, batcher_main, s)) {
     st = inferd_status_new(INFERD_INTERNAL,
                            "cannot start the batcher thread of model \"%s\"",
-                           m->name);
+                           set->name);
     goto fail_threads;
   }
   s->batcher_started = true;

@@ -6,14 +6,15 @@
  *
  * Threads: enqueue is called from frontend threads, concurrently. The
  * scheduler runs one execution thread per instance (or its own threads) and
- * calls sched_execute from them. drain may be called from the repository
- * thread while requests run; stop and free are called once, when the model
- * version is finalised (no request holds it any more).
+ * runs batches through its instance set from them. drain may be called from the
+ * repository thread while requests run; stop and free are called once, when the
+ * model version is finalised (no request holds it any more).
  */
 #ifndef INFERD_SCHED_H
 #define INFERD_SCHED_H
 
-#include "backend/model.h"
+#include "config/config.h"
+#include "core/refcount.h"
 #include "core/request.h"
 
 typedef struct sched sched_t;
@@ -34,34 +35,47 @@ typedef struct sched_ops {
   void (*free)(sched_t *s);
 } sched_ops_t;
 
+/* What a scheduler needs of the model version it serves, without knowing
+ * what a model is: the instances behind a run function, the scheduling
+ * config and the version's refcount. The model version owns both the set
+ * and the scheduler; the set outlives the scheduler. */
+typedef struct sched_instance_set {
+  const char *name; /* for messages */
+  int64_t version;
+  uint32_t n_instances;
+  const cfg_model_t *config; /* max_batch_size, dynamic_batching, inputs */
+  core_ref_t *ref;           /* held while a deferred wake-up is pending */
+  /* Runs one batch on instance `instance` (called from that instance's
+   * execution thread only): cancelled requests are answered CANCELLED, the
+   * others go to the backend, which completes them; a failed execute fails
+   * every request of the batch. */
+  void (*execute)(void *ctx, uint32_t instance, inferd_request_t **reqs,
+                  uint32_t n);
+  void *ctx;
+} sched_instance_set_t;
+
 struct sched {
   const sched_ops_t *ops;
-  inferd_model_t *model;
+  const sched_instance_set_t *set;
 };
 
 /* The default scheduler: one FIFO queue, one thread per instance, one
  * request per execution. */
-inferd_status_t *sched_default_new(inferd_model_t *m, sched_t **out);
+inferd_status_t *sched_default_new(const sched_instance_set_t *set,
+                                   sched_t **out);
 
 /* The dynamic batcher (config dynamic_batching). */
-inferd_status_t *sched_dynamic_new(inferd_model_t *m, sched_t **out);
+inferd_status_t *sched_dynamic_new(const sched_instance_set_t *set,
+                                   sched_t **out);
 
 /* Picks the scheduler the model's config asks for (sched_factory.c).
  * Configs asking for a scheduler inferd does not have yet fail with
  * UNSUPPORTED. */
-inferd_status_t *sched_new_for_model(inferd_model_t *m, sched_t **out);
-
-/* Runs one batch on an instance: calls the backend's execute; if it returns
- * an error, every request of the batch gets that error. Updates statistics.
- * Requests that were cancelled before execution get CANCELLED instead. */
-void sched_execute(inferd_backend_instance_t *inst, inferd_request_t **reqs,
-                   uint32_t n);
+inferd_status_t *sched_new_for_model(const sched_instance_set_t *set,
+                                     sched_t **out);
 
 /* Called by enqueue, under the scheduler's lock, instead of signalling:
  * true when the calling thread defers wake-ups (the scheduler is then kicked
  * by inferd_thread_defer_wakeups(false)), false when it must signal now. */
 bool sched_defer_wakeup(sched_t *s);
-
-/* Completes req with an error response (st transferred) and releases it. */
-void sched_fail_request(inferd_request_t *req, inferd_status_t *st);
 #endif

@@ -119,6 +119,7 @@ static const core_completion_hooks_t hooks = {
     .response_send = response_send,
     .request_send_final = request_send_final,
     .request_release = request_release,
+    .request_submit = inferd_server_infer_async,
 };
 
 void srv_completion_install(void) { core_completion_install(&hooks); }

@@ -250,7 +250,6 @@ def test_non_batching_model_rejects_batch_size_above_one(start_server):
 
 # The repository API's load (explicit mode) is being built beside this
 # feature; these turn into passes when it lands.
-@pytest.mark.xfail(strict=True, reason="explicit model load not built yet")
 def test_explicit_load_waits_for_warmup(start_server, tmp_path):
     rec = tmp_path / "load.jsonl"
     models = {"lw": Model(tcfg("lw", {"record_batches_file": str(rec),
@@ -268,7 +267,6 @@ def test_explicit_load_waits_for_warmup(start_server, tmp_path):
                         timeout=10).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="explicit model load not built yet")
 def test_explicit_load_with_failing_warmup(start_server):
     models = {"lf": Model(tcfg("lf", {"fail_execute": "true"}) + warmup_block(
         [("s1", 1, None, [("INPUT0", "TYPE_INT32", [2], "zero")])]))}

@@ -158,7 +158,6 @@ static fake_model_t *model_new(const char *name, const char *config) {
   m->n_inputs = (uint32_t)c->n_input;
   m->output_names = calloc(1, sizeof(char *));
   f->sched.ops = &fake_ops;
-  f->sched.model = m;
   m->sched = &f->sched;
   return f;
 }
