@@ -126,7 +126,8 @@ INFERD_API inferd_status_t *inferd_server_new(inferd_server_t **out,
  * and the caller is expected to exit the process. Call once, before free. */
 INFERD_API inferd_status_t *inferd_server_stop(inferd_server_t *s,
                                                uint32_t timeout_secs);
-/* Frees a stopped (or never started) server. NULL is ignored. */
+/* Frees a server. One that was not stopped has its models unloaded first
+ * (without waiting for requests). NULL is ignored. */
 INFERD_API void inferd_server_free(inferd_server_t *s);
 
 INFERD_API const char *inferd_server_id(const inferd_server_t *s);

@@ -118,6 +118,7 @@ fail:
     LOG_ERROR("model versions still in use after a failed start");
     s->abandoned = true; /* leak rather than free under a user */
   }
+  s->repo_down = true;
   inferd_server_free(s);
   return st;
 }
@@ -146,6 +147,7 @@ inferd_status_t *inferd_server_stop(inferd_server_t *s, uint32_t timeout_secs) {
   }
   /* nothing is in flight: what still holds a version now (a frontend
    * freeing a response) lets go within moments */
+  s->repo_down = true;
   if (!repo_shutdown(s->repo, 10000)) {
     s->abandoned = true;
     return inferd_status_new(INFERD_UNAVAILABLE,
@@ -158,6 +160,8 @@ inferd_status_t *inferd_server_stop(inferd_server_t *s, uint32_t timeout_secs) {
 void inferd_server_free(inferd_server_t *s) {
   if (!s || s->abandoned)
     return; /* abandoned: threads may still run; the process is exiting */
+  if (s->repo && !s->repo_down && !repo_shutdown(s->repo, 10000))
+    return; /* freed without a stop and still in use: leave it */
   repo_free(s->repo);
   if (s->backends.backend_dir)
     be_registry_deinit(&s->backends);

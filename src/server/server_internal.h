@@ -25,6 +25,7 @@ struct inferd_server {
 
   atomic_bool stopping;
   bool abandoned; /* stop timed out: models left loaded */
+  bool repo_down; /* repo_shutdown was called */
   atomic_size_t inflight;
   pthread_mutex_t inflight_mu;
   pthread_cond_t inflight_cv;
