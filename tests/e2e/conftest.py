@@ -5,6 +5,9 @@ Environment:
   INFERD_BIN          the binary (default <repo>/build/inferd)
   INFERD_BACKEND_DIR  backend directory (default <dir of INFERD_BIN>/backends)
   INFERD_START_TIMEOUT  seconds to wait for a server to come up (default 20)
+  INFERD_E2E_GRPC     "0": start servers with --allow-grpc=false (the TSan
+                      run: Debian's libgrpc is not instrumented, so TSan
+                      reports races inside it); gRPC tests then skip
 
 Fixture `start_server` returns a function
     start_server(models=None, repo=None, extra_args=(), wait_ready=True,
@@ -47,6 +50,7 @@ INFERD_BIN = os.environ.get("INFERD_BIN", str(REPO_ROOT / "build" / "inferd"))
 INFERD_BACKEND_DIR = os.environ.get(
     "INFERD_BACKEND_DIR", str(Path(INFERD_BIN).parent / "backends"))
 START_TIMEOUT = float(os.environ.get("INFERD_START_TIMEOUT", "20"))
+E2E_GRPC = os.environ.get("INFERD_E2E_GRPC", "1") != "0"
 
 SANITIZER_MARKERS = (
     "ERROR: AddressSanitizer",
@@ -324,9 +328,11 @@ def start_server(tmp_path):
         if port is not None:
             args.append(f"--http-port={port}")
         grpc_port = None
-        if inferd_has_grpc() and not any(
-                a == "--grpc-port" or a.startswith("--grpc-port=")
-                for a in extra_args):
+        grpc_chosen = any(a.startswith(("--grpc-port", "--allow-grpc"))
+                          for a in extra_args)
+        if not E2E_GRPC and not grpc_chosen:
+            args.append("--allow-grpc=false")
+        elif inferd_has_grpc() and not grpc_chosen:
             grpc_port = free_port()
             args.append(f"--grpc-port={grpc_port}")
         args += extra_args

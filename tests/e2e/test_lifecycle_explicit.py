@@ -10,8 +10,8 @@ import json
 import pytest
 import requests
 
-from conftest import (INFERD_BACKEND_DIR, NOT_ALLOWED, SIMPLE_CONFIG, Model, check_simple_result,
-                      error_of, http_index, http_load, http_unload,
+from conftest import (INFERD_BACKEND_DIR, NOT_ALLOWED, SIMPLE_CONFIG, Model,
+                      check_simple_result, error_of, http_index, http_load, http_unload,
                       identity_config, identity_config_json, index_entries,
                       infer_simple, model_states, raw_request, run_inferd,
                       simple_config_json, testing_config)
@@ -294,7 +294,7 @@ def test_file_override_needs_config(start_server):
 
 @pytest.mark.parametrize("path", [
     "../x", "/etc/passwd", "1/../../x", "1/../x", "..", "1//x", "",
-    "1/./x", "1/x/..", "./1/x"])
+    "1/x/..", "1/x/", "//etc/passwd"])
 def test_file_override_paths_that_escape(start_server, tmp_path, path):
     srv = start_explicit(start_server)
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -31,7 +31,8 @@ def grpc_explicit(start_server):
                            extra_args=list(mode_args) + list(extra),
                            wait_ready=False)
         if srv.grpc_port is None:
-            pytest.skip("inferd was built without the gRPC frontend")
+            pytest.skip("no gRPC frontend in this run (inferd built "
+                        "without it, or INFERD_E2E_GRPC=0)")
         ch = channel_to(srv)
         grpc.channel_ready_future(ch).result(timeout=30)
         channels.append(ch)
