@@ -1,10 +1,12 @@
 # Makefile: a thin wrapper over CMake and the test scripts.
 #   make run    build and serve examples/model_repository on port 8000
 #   make test   unit + end-to-end tests, plain build and ASan+UBSan build,
-#               and the scheduler tests under ThreadSanitizer
+#               and the scheduler and model lifecycle tests under
+#               ThreadSanitizer
 #   make build | asan | tsan | bench | clean | format
 # The build directories are build/ (plain), build-asan/ (ASan+UBSan) and
-# build-tsan/ (TSan, scheduler tests only).
+# build-tsan/ (TSan: scheduler unit tests, and the inferd binary for the
+# model lifecycle end-to-end tests).
 
 BUILD_DIR := build
 ASAN_DIR := build-asan
@@ -52,16 +54,18 @@ test-build: build
 test-asan: asan
 	scripts/run-tests.sh --asan $(ASAN_DIR)
 
-# The schedulers (queues, batcher, instance threads) under ThreadSanitizer:
-# the scheduler unit tests drive them through the embedding API.
+# Under ThreadSanitizer: the schedulers (queues, batcher, instance threads),
+# driven by the scheduler unit tests through the embedding API, and the
+# model lifecycle (repository thread, reload and unload under traffic, poll
+# mode), driven by tests/e2e/test_lifecycle_*.py against a TSan inferd
+# (run-tests.sh --tsan: HTTP only, tests marked slow deselected).
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -DINFERD_WERROR=ON -DINFERD_TSAN=ON
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target sched_test_dynamic_batcher \
-	  inferd_testing inferd_add_sub inferd_identity
+	  inferd inferd_testing inferd_add_sub inferd_identity
 
 test-tsan: tsan
-	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 \
-	  ctest --output-on-failure -R '^sched/'
+	scripts/run-tests.sh --tsan $(TSAN_DIR)
 
 bench: deps-bench build
 	bench/http_vs_nginx.sh

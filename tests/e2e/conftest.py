@@ -5,6 +5,9 @@ Environment:
   INFERD_BIN          the binary (default <repo>/build/inferd)
   INFERD_BACKEND_DIR  backend directory (default <dir of INFERD_BIN>/backends)
   INFERD_START_TIMEOUT  seconds to wait for a server to come up (default 20)
+  INFERD_E2E_GRPC     "0": start servers with --allow-grpc=false (the TSan
+                      run: Debian's libgrpc is not instrumented, so TSan
+                      reports races inside it); gRPC tests then skip
 
 Fixture `start_server` returns a function
     start_server(models=None, repo=None, extra_args=(), wait_ready=True,
@@ -12,10 +15,17 @@ Fixture `start_server` returns a function
 Every server a test starts is stopped at teardown (SIGTERM, then SIGKILL),
 and the test fails if the server's log holds a sanitizer report.
 
+Model lifecycle helpers (http_load, http_unload, http_index, model_states,
+wait_until, raw_request, rss_kib, ...) are plain functions at the end of this
+file; the marker `slow` tags tests that the TSan run deselects.
+
 Tests import the helpers with `from conftest import Model, SIMPLE_CONFIG, ...`
 (tests/e2e has no __init__.py, so pytest puts this directory on sys.path).
 """
 
+import base64
+import http.client
+import json
 import os
 import re
 import signal
@@ -29,11 +39,18 @@ from pathlib import Path
 import pytest
 import requests
 
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: long-running test (many load cycles); deselect "
+        "with -m 'not slow' where time is short (e.g. the TSan run)")
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFERD_BIN = os.environ.get("INFERD_BIN", str(REPO_ROOT / "build" / "inferd"))
 INFERD_BACKEND_DIR = os.environ.get(
     "INFERD_BACKEND_DIR", str(Path(INFERD_BIN).parent / "backends"))
 START_TIMEOUT = float(os.environ.get("INFERD_START_TIMEOUT", "20"))
+E2E_GRPC = os.environ.get("INFERD_E2E_GRPC", "1") != "0"
 
 SANITIZER_MARKERS = (
     "ERROR: AddressSanitizer",
@@ -311,9 +328,11 @@ def start_server(tmp_path):
         if port is not None:
             args.append(f"--http-port={port}")
         grpc_port = None
-        if inferd_has_grpc() and not any(
-                a == "--grpc-port" or a.startswith("--grpc-port=")
-                for a in extra_args):
+        grpc_chosen = any(a.startswith(("--grpc-port", "--allow-grpc"))
+                          for a in extra_args)
+        if not E2E_GRPC and not grpc_chosen:
+            args.append("--allow-grpc=false")
+        elif inferd_has_grpc() and not grpc_chosen:
             grpc_port = free_port()
             args.append(f"--grpc-port={grpc_port}")
         args += extra_args
@@ -370,3 +389,186 @@ def start_server(tmp_path):
                             f"'{marker}'; log:\n{s.log()}")
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# ------------------------------------------------- model lifecycle helpers
+# Used by test_lifecycle_*.py (explicit/poll control modes, reload under
+# load). Plain functions, no fixtures: each takes the Server it talks to.
+
+# Triton's text for load/unload in control modes none and poll.
+NOT_ALLOWED = ("explicit model load / unload is not allowed if polling is "
+               "enabled")
+
+
+def simple_config_json(name="simple", max_batch_size=8, version_policy=None,
+                       parameters=None, backend="add_sub"):
+    """The JSON form (reference §3.5) of SIMPLE_CONFIG, as a dict, for the
+    `config` load parameter. version_policy: e.g. {"all": {}} or
+    {"specific": {"versions": [1]}}; parameters: {key: string value}."""
+    def io(n):
+        return {"name": n, "data_type": "TYPE_INT32", "dims": [16]}
+    cfg = {"name": name, "backend": backend,
+           "max_batch_size": max_batch_size,
+           "input": [io("INPUT0"), io("INPUT1")],
+           "output": [io("OUTPUT0"), io("OUTPUT1")]}
+    if version_policy is not None:
+        cfg["version_policy"] = version_policy
+    if parameters:
+        cfg["parameters"] = {k: {"string_value": str(v)}
+                             for k, v in parameters.items()}
+    return cfg
+
+
+def identity_config_json(name, datatype="FP32", dims=(4,), max_batch_size=0):
+    """JSON config of an identity-backend model: INPUT0 -> OUTPUT0."""
+    t = config_type(datatype)
+    return {"name": name, "backend": "identity",
+            "max_batch_size": max_batch_size,
+            "input": [{"name": "INPUT0", "data_type": t, "dims": list(dims)}],
+            "output": [{"name": "OUTPUT0", "data_type": t,
+                        "dims": list(dims)}]}
+
+
+def http_load(server, name, config=None, files=None, body=None, timeout=60):
+    """POST /v2/repository/models/<name>/load. config: dict (sent as the JSON
+    string Triton expects) or str (sent as is); files: {"1/model.x": bytes}
+    sent base64-encoded as "file:<path>" parameters. body: send exactly this
+    JSON instead. Returns the requests.Response."""
+    if body is None:
+        params = {}
+        if config is not None:
+            params["config"] = (config if isinstance(config, str)
+                                else json.dumps(config))
+        for path, data in (files or {}).items():
+            params["file:" + path] = base64.b64encode(data).decode()
+        body = {"parameters": params} if params else None
+    url = f"{server.url}/v2/repository/models/{name}/load"
+    if body is None:
+        return requests.post(url, timeout=timeout)
+    return requests.post(url, json=body, timeout=timeout)
+
+
+def http_unload(server, name, unload_dependents=None, timeout=60):
+    url = f"{server.url}/v2/repository/models/{name}/unload"
+    if unload_dependents is None:
+        return requests.post(url, timeout=timeout)
+    return requests.post(
+        url, json={"parameters": {"unload_dependents": unload_dependents}},
+        timeout=timeout)
+
+
+def http_index(server, ready=None, timeout=30):
+    """The repository index as a list of dicts (asserts 200)."""
+    url = f"{server.url}/v2/repository/index"
+    r = (requests.post(url, timeout=timeout) if ready is None else
+         requests.post(url, json={"ready": ready}, timeout=timeout))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def index_entries(index, name):
+    """The index entries of one model, sorted by version ("" first)."""
+    return sorted((e for e in index if e["name"] == name),
+                  key=lambda e: int(e.get("version", -1)))
+
+
+def model_states(server, name):
+    """{version string: (state, reason)} of one model in the index; a
+    name-only entry appears as key ""."""
+    return {e.get("version", ""): (e.get("state", ""), e.get("reason", ""))
+            for e in index_entries(http_index(server), name)}
+
+
+def error_of(r):
+    """The "error" text of a JSON error response."""
+    try:
+        return r.json().get("error", r.text)
+    except ValueError:
+        return r.text
+
+
+def wait_until(fn, timeout=15.0, what="condition", interval=0.1):
+    """Calls fn until it returns a truthy value (returned) or timeout seconds
+    passed (AssertionError naming `what` and fn's last value). Exceptions
+    from fn count as not yet."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - reported below if it lasts
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not true after {timeout}s "
+                                 f"(last: {last!r})")
+        time.sleep(interval)
+
+
+def simple_infer_body(a=None, b=None, batch=1):
+    """JSON infer body for `simple` (add_sub INT32 [batch, 16])."""
+    a = list(range(16 * batch)) if a is None else a
+    b = [1] * (16 * batch) if b is None else b
+    return {"inputs": [
+        {"name": "INPUT0", "datatype": "INT32", "shape": [batch, 16],
+         "data": a},
+        {"name": "INPUT1", "datatype": "INT32", "shape": [batch, 16],
+         "data": b}]}
+
+
+def infer_simple(server, name="simple", session=None, timeout=30, batch=1):
+    """One JSON inference on an add_sub model; returns the Response."""
+    post = (session or requests).post
+    return post(f"{server.url}/v2/models/{name}/infer",
+                json=simple_infer_body(batch=batch), timeout=timeout)
+
+
+def check_simple_result(r):
+    """Asserts r is a correct add_sub answer for simple_infer_body()."""
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    assert out["OUTPUT0"] == [x + 1 for x in range(16)]
+    assert out["OUTPUT1"] == [x - 1 for x in range(16)]
+
+
+def raw_request(server, method, path, body=b"", timeout=30):
+    """Sends path exactly as given (no dot-segment removal or quoting, unlike
+    requests/urllib3). Returns (status, decoded body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        conn.putheader("Content-Length", str(len(body)))
+        if body:
+            conn.putheader("Content-Type", "application/json")
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def rss_kib(pid):
+    """VmRSS of a process in KiB, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+_SANITIZER = []
+
+
+def inferd_sanitizer():
+    """"asan", "tsan" or None: the sanitizer INFERD_BIN was built with (its
+    runtime's init symbol is in the binary)."""
+    if not _SANITIZER:
+        try:
+            data = Path(INFERD_BIN).read_bytes()
+        except OSError:
+            data = b""
+        _SANITIZER.append("asan" if b"__asan_init" in data else
+                          "tsan" if b"__tsan_init" in data else None)
+    return _SANITIZER[0]

@@ -166,14 +166,9 @@ def test_repository_rpcs_match_http(grpc_server):
 
 
 def test_repository_load_unload_explicit(grpc_server):
-    try:
-        server, stub, _ = grpc_server(
-            MODELS, extra_args=["--model-control-mode=explicit",
-                                "--load-model=simple"])
-    except RuntimeError as e:
-        if "not supported" in str(e):
-            pytest.skip("inferd has no explicit model control mode yet")
-        raise
+    server, stub, _ = grpc_server(
+        MODELS, extra_args=["--model-control-mode=explicit",
+                            "--load-model=simple"])
     stub.RepositoryModelUnload(
         pb.RepositoryModelUnloadRequest(model_name="simple"), timeout=30)
     e = call_error(stub.ModelReady, pb.ModelReadyRequest(name="simple"))

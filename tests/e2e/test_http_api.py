@@ -1,7 +1,6 @@
 """End-to-end tests of the HTTP frontend's non-infer endpoints: health,
 server/model metadata, model ready/config/stats, repository, logging, 404/405
 and the 501 answers for features not there yet."""
-import pytest
 import requests
 
 from conftest import SIMPLE_CONFIG, Model, identity_config
@@ -127,13 +126,8 @@ def test_repository_index_and_mode_none(start_server):
 
 
 def test_repository_explicit_load_unload(start_server):
-    try:
-        srv = start_server(models=models(), wait_ready=False,
-                           extra_args=["--model-control-mode=explicit"])
-    except RuntimeError as e:
-        if "not supported yet" in str(e):
-            pytest.skip("the server has no explicit control mode yet")
-        raise
+    srv = start_server(models=models(), wait_ready=False,
+                       extra_args=["--model-control-mode=explicit"])
     assert requests.get(srv.url + "/v2/models/ids/ready").status_code != 200
     r = requests.post(srv.url + "/v2/repository/models/ids/load")
     assert r.status_code == 200, r.text
