@@ -429,11 +429,13 @@ static const char *repo_choice_name(int c) {
 
 /* Decodes a RepositoryModelLoadRequest into op (name, config, files). */
 static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
-                                     size_t len, const char **name) {
+                                     size_t len, const char **name,
+                                     size_t *name_len) {
   UNPACK(Inference__RepositoryModelLoadRequest,
          inference__repository_model_load_request__descriptor, in);
   op->in = &in->base;
-  *name = in->model_name;
+  *name = in->model_name.data ? (const char *)in->model_name.data : "";
+  *name_len = in->model_name.len;
   if (in->repository_name && *in->repository_name)
     return inferd_status_new(INFERD_UNSUPPORTED,
                              "repository_name \"%s\": loading from a named "
@@ -482,11 +484,12 @@ static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
 /* Decodes a RepositoryModelUnloadRequest (name, unload_dependents). */
 static inferd_status_t *unload_request(repo_op_t *op, const uint8_t *req,
                                        size_t len, const char **name,
-                                       bool *dependents) {
+                                       size_t *name_len, bool *dependents) {
   UNPACK(Inference__RepositoryModelUnloadRequest,
          inference__repository_model_unload_request__descriptor, in);
   op->in = &in->base;
-  *name = in->model_name;
+  *name = in->model_name.data ? (const char *)in->model_name.data : "";
+  *name_len = in->model_name.len;
   if (in->repository_name && *in->repository_name)
     return inferd_status_new(INFERD_UNSUPPORTED,
                              "repository_name \"%s\": unloading from a named "
@@ -549,16 +552,18 @@ void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
   op->call = call;
   op->load = load;
   const char *name = NULL;
+  size_t name_len = 0;
   bool dependents = false;
-  inferd_status_t *st = load ? load_request(op, req, len, &name)
-                             : unload_request(op, req, len, &name, &dependents);
+  inferd_status_t *st =
+      load ? load_request(op, req, len, &name, &name_len)
+           : unload_request(op, req, len, &name, &name_len, &dependents);
   if (!st) {
     repo_ops_add(fe, 1);
     /* from a successful call on, op belongs to repo_cb, which may already
      * be running */
-    st = load ? inferd_server_model_load_async(fe->server, name, strlen(name),
+    st = load ? inferd_server_model_load_async(fe->server, name, name_len,
                                                &op->opts, repo_cb, op)
-              : inferd_server_model_unload_async(fe->server, name, strlen(name),
+              : inferd_server_model_unload_async(fe->server, name, name_len,
                                                  dependents, repo_cb, op);
     if (!st)
       return;
