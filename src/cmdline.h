@@ -2,12 +2,15 @@
  * cmdline.h: the inferd command line (flag names, defaults and value rules
  * follow tritonserver, reference §5). Parsing only: no side effects beyond
  * filling a cmdline_t, so every rule can be unit-tested. Prefix cmdline_.
+ * It lives beside main.c, above the frontends and the server: it fills the
+ * HTTP frontend's options as well as the server's, so it belongs to neither
+ * (tests: tests/unit/main/).
  *
  * Threads: none of these functions touch shared state; a cmdline_t is used
  * by one thread at a time.
  */
-#ifndef INFERD_SERVER_CMDLINE_H
-#define INFERD_SERVER_CMDLINE_H
+#ifndef INFERD_CMDLINE_H
+#define INFERD_CMDLINE_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -77,4 +80,4 @@ void cmdline_print_help(FILE *out, const char *prog, const cmdline_t *defaults);
 /* Name of a control mode value ("none", "poll", "explicit"). */
 const char *cmdline_control_mode_name(int32_t mode);
 
-#endif /* INFERD_SERVER_CMDLINE_H */
+#endif /* INFERD_CMDLINE_H */

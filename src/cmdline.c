@@ -5,7 +5,7 @@
  * Values are validated here, before anything starts, and every error is one
  * line naming the flag and the offending value.
  */
-#include "server/cmdline.h"
+#include "cmdline.h"
 
 #include <ctype.h>
 #include <errno.h>

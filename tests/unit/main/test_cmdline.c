@@ -3,7 +3,7 @@
  * checks the message names the flag and the value. */
 #include <stdlib.h>
 
-#include "server/cmdline.h"
+#include "cmdline.h"
 #include "unit.h"
 
 static http_options_t http_defaults(void) {
