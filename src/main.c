@@ -21,11 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "core/log.h"
 #include "http/http_server.h"
 #include "inferd/server.h"
 #include "inferd/version.h"
-#include "cmdline.h"
 #ifdef INFERD_HAVE_GRPC
 #include "grpc/grpc_server.h"
 #endif
