@@ -2,8 +2,8 @@
 """frameworks_bench.py: resnet18 (TorchScript through the pytorch backend,
 ONNX through the onnx backend) at batch 1 and 8: throughput through inferd
 (HTTP, binary tensor data, `--concurrency` requests in flight) against the
-same backend library called in-process in a loop (bench/frameworks_inproc.c
-over bench/frameworks_host.c), in one run, same thread settings.
+same model served in-process by libinferd.so, one request at a time in a loop,
+without a frontend (bench/frameworks_inproc.c), in one run, same config.
 
 Usage: /usr/bin/python3 bench/frameworks_bench.py [--build build-fw]
            [--inferd path] [--seconds 8] [--concurrency 2] [--threads 2]
@@ -34,20 +34,15 @@ CASES = [  # (label, maker, backend, input, output)
 
 
 def build_inproc(build):
-    exe = Path(build) / "bench" / "frameworks_inproc"
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2",
-                    f"-I{ROOT}/include", f"-I{ROOT}/bench",
-                    str(ROOT / "bench" / "frameworks_inproc.c"),
-                    str(ROOT / "bench" / "frameworks_host.c"), "-ldl",
-                    "-o", str(exe)], check=True)
-    return exe
+    subprocess.run(["cmake", "--build", str(build), "--target",
+                    "frameworks_inproc"], check=True, stdout=subprocess.DEVNULL)
+    return Path(build) / "bench" / "frameworks_inproc"
 
 
-def inproc(exe, build, backend, model_file, inp, out, batch, seconds, threads):
-    lib = Path(build) / "backends" / backend / f"libinferd_{backend}.so"
-    r = subprocess.run([str(exe), str(lib), backend, str(model_file), inp, out,
-                        str(batch), str(seconds), str(threads)],
+def inproc(exe, build, repo, model, inp, out, batch, seconds):
+    """repo holds only `model` (the in-process server loads every model)."""
+    r = subprocess.run([str(exe), str(repo), model, inp, out, str(batch),
+                        str(seconds), str(Path(build) / "backends")],
                        capture_output=True, text=True, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])["inferences_per_s"]
 
@@ -125,6 +120,10 @@ def main():
             (d / "1").mkdir(parents=True)
             (d / "config.pbtxt").write_text(m.config)
             (d / "1" / m.file_name).write_bytes(m.data)
+            # the same model alone in a repository of its own (symlinks)
+            alone = Path(tmp) / "inproc" / maker
+            alone.mkdir(parents=True)
+            (alone / maker).symlink_to(d)
         port = free_port()
         args = [a.inferd or str(Path(a.build) / "inferd"), f"--model-repository={repo}",
                 f"--backend-directory={Path(a.build) / 'backends'}",
@@ -148,16 +147,14 @@ def main():
                 for batch in (1, 8):
                     path, body, headers = binary_request(maker, inp, out, batch)
                     http_load(port, path, body, headers, 1.0, a.concurrency)
-                    model_file = repo / maker / "1" / (
-                        "model.pt" if backend == "pytorch" else "model.onnx")
                     served = local = 0.0
                     for _ in range(a.rounds):
                         n, dt = http_load(port, path, body, headers, a.seconds,
                                           a.concurrency)
                         served = max(served, n * batch / dt)
-                        local = max(local, inproc(exe, a.build, backend,
-                                                  model_file, inp, out, batch,
-                                                  a.seconds, a.threads))
+                        local = max(local, inproc(
+                            exe, a.build, Path(tmp) / "inproc" / maker, maker,
+                            inp, out, batch, a.seconds))
                     rows.append((label, batch, served, local))
                     print(f"{label} batch {batch}: inferd {served:.1f}/s, "
                           f"in-process {local:.1f}/s", file=sys.stderr)

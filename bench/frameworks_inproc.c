@@ -1,21 +1,23 @@
 /*
- * frameworks_inproc.c: the in-process half of frameworks_bench.py: loads a
- * backend library through bench/frameworks_host.c (no server, no HTTP) and
- * calls its execute in a loop on one instance, one request of `batch` rows
- * per call, the way an instance thread of the server would. Prints one JSON
- * line with the throughput.
+ * frameworks_inproc.c: the in-process half of frameworks_bench.py: starts
+ * the server of libinferd.so over a repository holding one model (no HTTP,
+ * no gRPC) and sends it one request of `batch` rows at a time in a loop,
+ * each submitted when the previous one is released: the backend's execute
+ * on one instance plus the host's scheduling hop, without a frontend. Prints
+ * one JSON line with the throughput.
  *
- * Usage: frameworks_inproc LIB BACKEND MODEL_FILE IN_NAME OUT_NAME BATCH
- *                          SECONDS INTRA_THREADS
- * The model takes FP32 [batch,3,224,224] and gives FP32 [batch,1000]
- * (resnet18), max_batch_size 8.
+ * Usage: frameworks_inproc REPO MODEL IN_NAME OUT_NAME BATCH SECONDS
+ *                          [BACKEND_DIR]
+ * REPO holds MODEL only (every model of the repository is loaded); its
+ * config sets the instance count and thread parameters. The model takes
+ * FP32 [batch,3,224,224] (resnet18). BACKEND_DIR defaults to the build's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "frameworks_host.h"
+#include "inproc_client.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -23,58 +25,78 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One request, then its response checked and freed; 0 on success. */
+static int run_once(inferd_server_t *s, inferd_request_t *r) {
+  inferd_response_t *resp = NULL;
+  inferd_status_t *st = ic_infer(s, &r, 1, &resp);
+  if (st) {
+    fprintf(stderr, "%s\n", inferd_status_message(st));
+    inferd_status_free(st);
+    return 1;
+  }
+  const char *e = ic_response_error(resp);
+  if (e)
+    fprintf(stderr, "%s\n", e);
+  inferd_response_free(resp);
+  return e ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 9) {
+  if (argc != 7 && argc != 8) {
     fprintf(stderr,
-            "usage: %s LIB BACKEND MODEL_FILE IN_NAME OUT_NAME BATCH "
-            "SECONDS INTRA_THREADS\n",
+            "usage: %s REPO MODEL IN_NAME OUT_NAME BATCH SECONDS "
+            "[BACKEND_DIR]\n",
             argv[0]);
     return 2;
   }
-  long batch = strtol(argv[6], NULL, 10);
-  double seconds = strtod(argv[7], NULL);
+  const char *model_name = argv[2], *in_name = argv[3], *out_name = argv[4];
+  long batch = strtol(argv[5], NULL, 10);
+  double seconds = strtod(argv[6], NULL);
   if (batch < 1 || batch > 8 || seconds <= 0) {
     fprintf(stderr, "BATCH must be 1..8 and SECONDS > 0\n");
     return 2;
   }
-  char err[2048];
-  fh_backend_t *b = fh_backend_open(argv[1], argv[2], err, sizeof(err));
-  if (!b) {
-    fprintf(stderr, "%s\n", err);
-    return 1;
-  }
-  static const int64_t in_dims[] = {3, 224, 224}, out_dims[] = {1000};
-  fh_model_t *m = fh_model_new(b, "bench", argv[3], 8);
-  fh_model_add_io(m, false, argv[4], INFERD_TYPE_FP32, in_dims, 3);
-  fh_model_add_io(m, true, argv[5], INFERD_TYPE_FP32, out_dims, 1);
-  fh_model_set_param(m, "INTRA_OP_THREAD_COUNT", argv[8]);
-  if (!fh_model_load(m, 1, err, sizeof(err))) {
-    fprintf(stderr, "%s\n", err);
-    return 1;
-  }
+  inferd_log_settings_t log;
+  inferd_log_get(&log);
+  log.log_info = false; /* the JSON line is the output */
+  inferd_log_set(&log);
+
+  inferd_server_t *s = NULL;
+  inferd_model_t *m = NULL;
+  inferd_request_t *r = NULL;
+  float *x = NULL;
+  int rc = 1;
+  inferd_status_t *st = ic_server_new(
+      &s, argv[1], argc == 8 ? argv[7] : INFERD_BACKEND_DIR, true);
+  if (!st)
+    st = inferd_server_model_acquire(s, model_name, strlen(model_name), -1, &m);
   size_t n = (size_t)batch * 3 * 224 * 224;
-  float *x = malloc(n * sizeof(float));
-  if (!x)
-    return 1;
-  for (size_t i = 0; i < n; i++)
-    x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
   int64_t shape[4] = {batch, 3, 224, 224};
-  inferd_request_t *r = fh_request_new();
-  fh_request_add_input(r, argv[4], INFERD_TYPE_FP32, shape, 4, x,
-                       n * sizeof(float));
-  fh_request_add_output(r, argv[5]);
+  if (!st && !(x = malloc(n * sizeof(float))))
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  if (!st) {
+    for (size_t i = 0; i < n; i++)
+      x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    st = inferd_request_new(&r, m);
+  }
+  if (!st)
+    st = ic_request_input(r, in_name, INFERD_TYPE_FP32, shape, 4, x,
+                          n * sizeof(float));
+  if (!st)
+    st = inferd_request_add_requested_output(r, out_name, strlen(out_name));
+  if (st) {
+    fprintf(stderr, "%s\n", inferd_status_message(st));
+    inferd_status_free(st);
+    goto out;
+  }
   for (int i = 0; i < 3; i++) /* warm-up, as the server run gets */
-    if (!fh_execute(m, 0, &r, 1, err, sizeof(err)) || fh_request_error(r)) {
-      fprintf(stderr, "%s\n", fh_request_error(r) ? fh_request_error(r) : err);
-      return 1;
-    }
+    if (run_once(s, r))
+      goto out;
   long calls = 0;
   double t0 = now_s(), t;
   do {
-    if (!fh_execute(m, 0, &r, 1, err, sizeof(err)) || fh_request_error(r)) {
-      fprintf(stderr, "%s\n", fh_request_error(r) ? fh_request_error(r) : err);
-      return 1;
-    }
+    if (run_once(s, r))
+      goto out;
     calls++;
     t = now_s();
   } while (t - t0 < seconds);
@@ -82,9 +104,11 @@ int main(int argc, char **argv) {
          "\"ms_per_call\": %.2f}\n",
          calls, t - t0, (double)(calls * batch) / (t - t0),
          1000.0 * (t - t0) / (double)calls);
-  fh_request_free(r);
-  fh_model_free(m);
+  rc = 0;
+out:
+  inferd_request_free(r);
+  inferd_model_release(m);
+  ic_server_free(s);
   free(x);
-  fh_backend_close(b);
-  return 0;
+  return rc;
 }

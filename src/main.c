@@ -1,5 +1,5 @@
 /*
- * main.c: the inferd executable. Parses the command line (server/cmdline.c),
+ * main.c: the inferd executable. Parses the command line (cmdline.c),
  * creates the server (which loads the models), starts the HTTP frontend and
  * waits for SIGINT or SIGTERM; then stops accepting connections, lets
  * in-flight requests finish (up to --exit-timeout-secs) and frees everything.
@@ -21,11 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "core/log.h"
 #include "http/http_server.h"
 #include "inferd/server.h"
 #include "inferd/version.h"
-#include "server/cmdline.h"
 #ifdef INFERD_HAVE_GRPC
 #include "grpc/grpc_server.h"
 #endif

@@ -1,15 +1,17 @@
 /*
  * onnx_conformance.c: runs the ONNX node conformance tests that Debian's
  * libonnx-testdata ships (data/node/<test>/model.onnx with
- * test_data_set_0/input_*.pb and output_*.pb) through the onnx backend's own
- * loading and execution code (libinferd_onnx.so driven by the in-process
- * host of bench/frameworks_host.c), and prints the pass rate per operator as
- * a Markdown table.
+ * test_data_set_0/input_*.pb and output_*.pb) through inferd's real host and
+ * the onnx backend (libinferd.so's embedding API, bench/inproc_client.c),
+ * and prints the pass rate per operator as a Markdown table.
  *
  * Usage: onnx_conformance [node-test-dir] [-v]
  *   default dir /usr/share/libonnx-testdata/data/node
- * Each test runs in a forked child so that a crash inside OpenCV counts as
- * that test's failure. Outputs compare with ONNX's own tolerance
+ * Each test runs in a forked child with a repository of its own (the test's
+ * model, a config.pbtxt with the test data's names, types and shapes, max
+ * batch size 0) and a server in control mode none over it: the child's exit
+ * ends everything it loaded, and a crash inside OpenCV counts as that test's
+ * failure. Outputs compare with ONNX's own tolerance
  * (|got - want| <= 1e-7 + 1e-3 * |want|), NaN equal to NaN.
  */
 #include <dirent.h>
@@ -20,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "frameworks_host.h"
+#include "inproc_client.h"
 #include "onnx_graph.h"
 
 enum {
@@ -77,8 +79,113 @@ static int load_pb(const char *path, onnx_tensor_t *t) {
   return ok ? 0 : 1;
 }
 
+/* Compares output i of the response with the expected tensor. */
+static int compare(const inferd_response_t *resp, const char *name, uint32_t i,
+                   const onnx_tensor_t *want) {
+  inferd_datatype_t dt;
+  const int64_t *shape;
+  size_t nd, bs;
+  const void *data;
+  if (!ic_response_output(resp, name, &dt, &shape, &nd, &data, &bs))
+    return R_RUN;
+  uint64_t count = want->byte_size / inferd_datatype_size(want->dt);
+  if (bs / inferd_datatype_size(dt) != count) {
+    if (verbose)
+      fprintf(stderr, "  output %u: %llu elements, want %llu\n", i,
+              (unsigned long long)(bs / inferd_datatype_size(dt)),
+              (unsigned long long)count);
+    return R_MISMATCH;
+  }
+  for (uint64_t k = 0; k < count; k++) {
+    double a = elem(dt, data, k), w = elem(want->dt, want->data, k);
+    if (isnan(a) && isnan(w))
+      continue;
+    if (isinf(w) && a == w)
+      continue;
+    if (!(fabs(a - w) <= 1e-7 + 1e-3 * fabs(w))) {
+      if (verbose)
+        fprintf(stderr, "  output %u[%llu]: got %g, want %g\n", i,
+                (unsigned long long)k, a, w);
+      return R_MISMATCH;
+    }
+  }
+  return R_PASS;
+}
+
+/* Serves the test's model from a repository of its own and runs the test
+ * data through it; returns an R_* code. */
+static int run_model(const char *dir, const onnx_graph_info_t *g,
+                     const onnx_tensor_t *in, uint32_t n_in,
+                     const onnx_tensor_t *out, uint32_t n_out) {
+  static char config[65536];
+  snprintf(config, sizeof(config),
+           "name: \"conformance\"\nbackend: \"onnxruntime\"\n"
+           "max_batch_size: 0\n");
+  for (uint32_t i = 0; i < n_in + n_out; i++) {
+    bool o = i >= n_in;
+    const onnx_tensor_t *t = o ? &out[i - n_in] : &in[i];
+    if (!ic_config_io(config, sizeof(config), o,
+                      o ? g->outputs[i - n_in].name : g->inputs[i].name, t->dt,
+                      t->dims, t->n_dims))
+      return R_DATA;
+  }
+  char path[8192];
+  snprintf(path, sizeof(path), "%s/model.onnx", dir);
+  ic_repo_t *repo = NULL;
+  inferd_server_t *s = NULL;
+  inferd_model_t *m = NULL;
+  inferd_request_t *r = NULL;
+  inferd_response_t *resp = NULL;
+  int result = R_PASS;
+  inferd_status_t *st = ic_repo_new(&repo);
+  if (!st)
+    st = ic_repo_add_model(repo, "conformance", config, path, "model.onnx");
+  if (st) { /* not the server's doing */
+    fprintf(stderr, "%s\n", inferd_status_message(st));
+    result = R_DATA;
+    goto out;
+  }
+  st = ic_server_new(&s, ic_repo_path(repo), INFERD_BACKEND_DIR, true);
+  if (!st)
+    st = inferd_server_model_acquire(s, "conformance", 11, -1, &m);
+  if (st) {
+    if (verbose)
+      fprintf(stderr, "  load: %s\n", inferd_status_message(st));
+    result = strstr(inferd_status_message(st), "data type") ? R_TYPE : R_LOAD;
+    goto out;
+  }
+  st = inferd_request_new(&r, m);
+  static const int64_t scalar[1] = {1}; /* see ic_config_io */
+  for (uint32_t i = 0; !st && i < n_in; i++)
+    st = ic_request_input(
+        r, g->inputs[i].name, in[i].dt, in[i].n_dims ? in[i].dims : scalar,
+        in[i].n_dims ? in[i].n_dims : 1, in[i].data, in[i].byte_size);
+  for (uint32_t i = 0; !st && i < n_out; i++)
+    st = inferd_request_add_requested_output(r, g->outputs[i].name,
+                                             strlen(g->outputs[i].name));
+  if (!st)
+    st = ic_infer(s, &r, 1, &resp);
+  if (st || ic_response_error(resp)) {
+    if (verbose)
+      fprintf(stderr, "  run: %s\n",
+              st ? inferd_status_message(st) : ic_response_error(resp));
+    result = R_RUN;
+    goto out;
+  }
+  for (uint32_t i = 0; i < n_out && result == R_PASS; i++)
+    result = compare(resp, g->outputs[i].name, i, &out[i]);
+out:
+  inferd_status_free(st);
+  inferd_response_free(resp);
+  inferd_request_free(r);
+  inferd_model_release(m);
+  ic_server_free(s);
+  ic_repo_free(repo);
+  return result;
+}
+
 /* Runs one test; returns an R_* code. Called in the child. */
-static int run_test(const char *lib, const char *dir) {
+static int run_test(const char *dir) {
   if (strlen(dir) > 4000)
     return R_DATA;
   char path[8192], err[2048];
@@ -106,78 +213,8 @@ static int run_test(const char *lib, const char *dir) {
     if (rc > 0)
       return R_TYPE; /* string/complex/external data */
   }
-  fh_backend_t *b = fh_backend_open(lib, "onnx", err, sizeof(err));
-  if (!b) {
-    fprintf(stderr, "%s\n", err);
-    return R_LOAD;
-  }
-  snprintf(path, sizeof(path), "%s/model.onnx", dir);
-  fh_model_t *m = fh_model_new(b, "conformance", path, 0);
-  for (uint32_t i = 0; i < n_in; i++)
-    fh_model_add_io(m, false, g->inputs[i].name, in[i].dt, in[i].dims,
-                    in[i].n_dims);
-  for (uint32_t i = 0; i < n_out; i++)
-    fh_model_add_io(m, true, g->outputs[i].name, out[i].dt, out[i].dims,
-                    out[i].n_dims);
-  if (!fh_model_load(m, 1, err, sizeof(err))) {
-    if (verbose)
-      fprintf(stderr, "  load: %s\n", err);
-    bool type = strstr(err, "data type") != NULL;
-    fh_model_free(m);
-    fh_backend_close(b);
-    return type ? R_TYPE : R_LOAD;
-  }
-  inferd_request_t *r = fh_request_new();
-  for (uint32_t i = 0; i < n_in; i++)
-    fh_request_add_input(r, g->inputs[i].name, in[i].dt, in[i].dims,
-                         in[i].n_dims, in[i].data, in[i].byte_size);
-  for (uint32_t i = 0; i < n_out; i++)
-    fh_request_add_output(r, g->outputs[i].name);
-  int result = R_PASS;
-  if (!fh_execute(m, 0, &r, 1, err, sizeof(err)) || fh_request_error(r)) {
-    if (verbose)
-      fprintf(stderr, "  run: %s\n",
-              fh_request_error(r) ? fh_request_error(r) : err);
-    result = R_RUN;
-  }
-  for (uint32_t i = 0; i < n_out && result == R_PASS; i++) {
-    inferd_datatype_t dt;
-    const int64_t *shape;
-    uint32_t nd;
-    const void *data;
-    uint64_t bs;
-    if (!fh_request_output(r, g->outputs[i].name, &dt, &shape, &nd, &data,
-                           &bs)) {
-      result = R_RUN;
-      break;
-    }
-    uint64_t count = out[i].byte_size / (inferd_datatype_size(out[i].dt));
-    if (bs / inferd_datatype_size(dt) != count) {
-      if (verbose)
-        fprintf(stderr, "  output %u: %llu elements, want %llu\n", i,
-                (unsigned long long)(bs / inferd_datatype_size(dt)),
-                (unsigned long long)count);
-      result = R_MISMATCH;
-      break;
-    }
-    for (uint64_t k = 0; k < count; k++) {
-      double a = elem(dt, data, k), w = elem(out[i].dt, out[i].data, k);
-      if (isnan(a) && isnan(w))
-        continue;
-      if (isinf(w) && a == w)
-        continue;
-      if (!(fabs(a - w) <= 1e-7 + 1e-3 * fabs(w))) {
-        if (verbose)
-          fprintf(stderr, "  output %u[%llu]: got %g, want %g\n", i,
-                  (unsigned long long)k, a, w);
-        result = R_MISMATCH;
-        break;
-      }
-    }
-  }
-  fh_request_free(r);
-  fh_model_free(m);
-  fh_backend_close(b);
+  int result = run_model(dir, g, in, n_in, out, n_out);
+  onnx_graph_free(g);
   return result;
 }
 
@@ -202,6 +239,11 @@ int main(int argc, char **argv) {
     else
       root = argv[i];
   }
+  /* load errors are counted, not logged (-v prints them per test) */
+  inferd_log_settings_t log;
+  inferd_log_get(&log);
+  log.log_info = log.log_warning = log.log_error = false;
+  inferd_log_set(&log);
   DIR *d = opendir(root);
   if (!d) {
     fprintf(stderr, "cannot open %s (install libonnx-testdata)\n", root);
@@ -251,7 +293,7 @@ int main(int argc, char **argv) {
     pid_t pid = fork();
     if (pid == 0) {
       alarm(60);
-      _exit(run_test(INFERD_BACKEND_LIB, dir));
+      _exit(run_test(dir));
     }
     int status = 0, rc = R_CRASH;
     if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&

@@ -5,7 +5,7 @@
  * Values are validated here, before anything starts, and every error is one
  * line naming the flag and the offending value.
  */
-#include "server/cmdline.h"
+#include "cmdline.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +28,10 @@ enum opt_id {
   OPT_STRICT_READINESS,
   OPT_EXIT_ON_ERROR,
   OPT_EXIT_TIMEOUT_SECS,
+  OPT_LOAD_MODEL,
+  OPT_REPOSITORY_POLL_SECS,
+  OPT_MODEL_LOAD_THREAD_COUNT,
+  OPT_MODEL_UNLOAD_TIMEOUT_MS,
   OPT_ALLOW_HTTP,
   OPT_HTTP_PORT,
   OPT_HTTP_ADDRESS,
@@ -84,7 +88,20 @@ static const opt_def_t opts[] = {
      "alias of --model-repository"},
     {"model-control-mode", OPT_MODEL_CONTROL_MODE, K_CHOICE, 0, 0,
      control_modes, "none|poll|explicit",
-     "model management mode (none: load every model at startup)"},
+     "model management (none: load every model at startup; poll: also "
+     "rescan the repositories every --repository-poll-secs; explicit: load "
+     "--load-model models at startup, the rest on request)"},
+    {"load-model", OPT_LOAD_MODEL, K_PATH, 0, 0, NULL, "<name>",
+     "explicit mode: load this model at startup; repeat for several; \"*\" "
+     "alone loads every model"},
+    {"repository-poll-secs", OPT_REPOSITORY_POLL_SECS, K_INT, 1, UINT32_MAX,
+     NULL, "<secs>", "poll mode: seconds between repository rescans"},
+    {"model-load-thread-count", OPT_MODEL_LOAD_THREAD_COUNT, K_INT, 1, 1024,
+     NULL, "<n>", "models loaded in parallel"},
+    {"model-unload-timeout-ms", OPT_MODEL_UNLOAD_TIMEOUT_MS, K_INT, 0,
+     UINT32_MAX, NULL, "<ms>",
+     "inferd extension: how long an unload lets queued requests wait before "
+     "failing them (started executions always finish)"},
     {"model-config-name", OPT_MODEL_CONFIG_NAME, K_PATH, 0, 0, NULL, "<name>",
      "use <model>/configs/<name>.pbtxt instead of config.pbtxt when present"},
     {"strict-model-config", OPT_STRICT_MODEL_CONFIG, K_BOOL, 0, 0, NULL,
@@ -156,9 +173,6 @@ static const opt_def_t opts[] = {
 /* tritonserver flags that inferd does not implement yet: named as such
  * rather than as unknown, so a Triton user knows why. */
 static const char *const triton_only[] = {
-    "repository-poll-secs",
-    "load-model",
-    "model-load-thread-count",
     "model-load-retry-count",
     "model-namespacing",
     "http-header-forward-pattern",
@@ -237,6 +251,11 @@ void cmdline_deinit(cmdline_t *c) {
   c->n_repos = 0;
   c->server.model_repositories = NULL;
   c->server.n_model_repositories = 0;
+  free(c->startup_models);
+  c->startup_models = NULL;
+  c->n_startup_models = 0;
+  c->server.startup_models = NULL;
+  c->server.n_startup_models = 0;
 }
 
 /* Copies s into buf (size n) as a printable, quoted, one-line string:
@@ -299,12 +318,13 @@ static bool parse_int(const char *v, int64_t min, int64_t max, int64_t *out) {
   return true;
 }
 
-static inferd_status_t *add_repo(cmdline_t *c, const char *path) {
-  const char **r = realloc(c->repos, (c->n_repos + 1) * sizeof(*r));
+/* Appends s to the owned array *arr of *n borrowed strings. */
+static inferd_status_t *append(const char ***arr, size_t *n, const char *s) {
+  const char **r = realloc(*arr, (*n + 1) * sizeof(*r));
   if (!r)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
-  r[c->n_repos++] = path;
-  c->repos = r;
+  r[(*n)++] = s;
+  *arr = r;
   return NULL;
 }
 
@@ -354,7 +374,18 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   switch (d->id) {
   case OPT_MODEL_REPOSITORY:
   case OPT_MODEL_STORE:
-    return add_repo(c, v);
+    return append(&c->repos, &c->n_repos, v);
+  case OPT_LOAD_MODEL:
+    return append(&c->startup_models, &c->n_startup_models, v);
+  case OPT_REPOSITORY_POLL_SECS:
+    c->server.repository_poll_secs = (uint32_t)n;
+    break;
+  case OPT_MODEL_LOAD_THREAD_COUNT:
+    c->server.model_load_thread_count = (uint32_t)n;
+    break;
+  case OPT_MODEL_UNLOAD_TIMEOUT_MS:
+    c->server.model_unload_timeout_ms = (uint32_t)n;
+    break;
   case OPT_MODEL_CONTROL_MODE:
     c->server.model_control_mode = choice == 0   ? INFERD_CONTROL_NONE
                                    : choice == 1 ? INFERD_CONTROL_POLL
@@ -539,8 +570,24 @@ inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv) {
     return inferd_status_new(INFERD_INVALID_ARG,
                              "--model-repository: missing; give at least one "
                              "model repository (see --help)");
+  /* rules between flags, checked once all are known (order-free) */
+  if (c->n_startup_models > 0 &&
+      c->server.model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(
+        INFERD_INVALID_ARG,
+        "--load-model requires --model-control-mode=explicit (the mode is "
+        "\"%s\")",
+        cmdline_control_mode_name(c->server.model_control_mode));
+  for (size_t i = 0; i < c->n_startup_models; i++)
+    if (strcmp(c->startup_models[i], "*") == 0 && c->n_startup_models > 1)
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "--load-model: \"*\" loads every model and "
+                               "must be the only --load-model, got %zu",
+                               c->n_startup_models);
   c->server.model_repositories = c->repos;
   c->server.n_model_repositories = c->n_repos;
+  c->server.startup_models = c->startup_models;
+  c->server.n_startup_models = c->n_startup_models;
   return NULL;
 }
 
@@ -574,6 +621,18 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
     break;
   case OPT_EXIT_TIMEOUT_SECS:
     snprintf(buf, n, "%" PRIu32, c->server.exit_timeout_secs);
+    return;
+  case OPT_LOAD_MODEL:
+    s = "none";
+    break;
+  case OPT_REPOSITORY_POLL_SECS:
+    snprintf(buf, n, "%" PRIu32, c->server.repository_poll_secs);
+    return;
+  case OPT_MODEL_LOAD_THREAD_COUNT:
+    snprintf(buf, n, "%" PRIu32, c->server.model_load_thread_count);
+    return;
+  case OPT_MODEL_UNLOAD_TIMEOUT_MS:
+    snprintf(buf, n, "%" PRIu32, c->server.model_unload_timeout_ms);
     return;
   case OPT_ALLOW_HTTP:
     s = c->allow_http ? "true" : "false";

@@ -2,12 +2,15 @@
  * cmdline.h: the inferd command line (flag names, defaults and value rules
  * follow tritonserver, reference §5). Parsing only: no side effects beyond
  * filling a cmdline_t, so every rule can be unit-tested. Prefix cmdline_.
+ * It lives beside main.c, above the frontends and the server: it fills the
+ * HTTP frontend's options as well as the server's, so it belongs to neither
+ * (tests: tests/unit/main/).
  *
  * Threads: none of these functions touch shared state; a cmdline_t is used
  * by one thread at a time.
  */
-#ifndef INFERD_SERVER_CMDLINE_H
-#define INFERD_SERVER_CMDLINE_H
+#ifndef INFERD_CMDLINE_H
+#define INFERD_CMDLINE_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,6 +49,10 @@ typedef struct cmdline {
    * strings are borrowed from argv. */
   const char **repos;
   size_t n_repos;
+  /* --load-model values in order (server.startup_models points here after
+   * a successful cmdline_parse); owned array, strings borrowed from argv */
+  const char **startup_models;
+  size_t n_startup_models;
 } cmdline_t;
 
 /* Fills c with the defaults: inferd_server_options_init(), the current log
@@ -58,7 +65,9 @@ void cmdline_init(cmdline_t *c, const http_options_t *http_defaults);
  * "--flag=value" and "--flag value"; boolean flags take
  * true/false/1/0/yes/no/on/off (any case) and may stand alone for true.
  * --model-repository (alias --model-store) may repeat and is required
- * unless --help or --version is given.
+ * unless --help or --version is given. --load-model may repeat; it needs
+ * --model-control-mode=explicit (checked after every flag, so the order does
+ * not matter), and "*" must then be the only one.
  *
  * Errors: INVALID_ARG with one line naming the flag and the value, e.g.
  *   --http-port: invalid value "70000": expected an integer from 0 to 65535
@@ -66,8 +75,8 @@ void cmdline_init(cmdline_t *c, const http_options_t *http_defaults);
  * argv strings are borrowed and must outlive c. Not thread-safe on c. */
 inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv);
 
-/* Frees what cmdline_parse allocated (the repos array). The struct itself is
- * the caller's. */
+/* Frees what cmdline_parse allocated (the repos and startup_models arrays).
+ * The struct itself is the caller's. */
 void cmdline_deinit(cmdline_t *c);
 
 /* Writes the usage text: every flag with its argument, meaning and the
@@ -77,4 +86,4 @@ void cmdline_print_help(FILE *out, const char *prog, const cmdline_t *defaults);
 /* Name of a control mode value ("none", "poll", "explicit"). */
 const char *cmdline_control_mode_name(int32_t mode);
 
-#endif /* INFERD_SERVER_CMDLINE_H */
+#endif /* INFERD_CMDLINE_H */

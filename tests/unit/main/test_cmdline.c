@@ -1,9 +1,10 @@
 /* test_cmdline.c: the command-line parser: both value forms, booleans,
- * repeatable repositories, defaults, and one test per bad-input path that
+ * repeatable repositories and startup models, defaults, rules between flags
+ * (--load-model needs explicit mode), and one test per bad-input path that
  * checks the message names the flag and the value. */
 #include <stdlib.h>
 
-#include "server/cmdline.h"
+#include "cmdline.h"
 #include "unit.h"
 
 static http_options_t http_defaults(void) {
@@ -56,6 +57,11 @@ static void test_defaults(void) {
   CHECK(!c.server.strict_model_config);
   CHECK(c.server.exit_timeout_secs == 30);
   CHECK(c.server.model_control_mode == INFERD_CONTROL_NONE);
+  CHECK(c.server.repository_poll_secs == 15);
+  CHECK(c.server.model_load_thread_count == 4);
+  CHECK(c.server.model_unload_timeout_ms == 30000);
+  CHECK(c.n_startup_models == 0 && c.server.n_startup_models == 0);
+  CHECK(c.server.startup_models == NULL);
   CHECK(c.http.port == 8000);
   CHECK(c.allow_http);
   CHECK(!c.show_help && !c.show_version);
@@ -149,6 +155,101 @@ static void test_control_modes(void) {
   cmdline_deinit(&c);
 }
 
+static void test_lifecycle_flags(void) {
+  cmdline_t c;
+  /* --load-model before the mode: the rule is checked after every flag */
+  inferd_status_t *st = parse(
+      &c,
+      (const char *[]){"--load-model=a", "--model-repository=/m",
+                       "--load-model", "b", "--model-control-mode=explicit",
+                       "--model-load-thread-count=1", "--repository-poll-secs",
+                       "1", "--model-unload-timeout-ms=0", NULL});
+  CHECK(st == NULL);
+  inferd_status_free(st);
+  CHECK(c.n_startup_models == 2 && c.server.n_startup_models == 2);
+  CHECK(c.server.startup_models == c.startup_models);
+  CHECK(c.n_startup_models == 2 && strcmp(c.startup_models[0], "a") == 0 &&
+        strcmp(c.startup_models[1], "b") == 0);
+  CHECK(c.server.model_load_thread_count == 1);
+  CHECK(c.server.repository_poll_secs == 1);
+  CHECK(c.server.model_unload_timeout_ms == 0);
+  cmdline_deinit(&c);
+  CHECK(c.startup_models == NULL && c.server.startup_models == NULL);
+
+  st = parse(&c, (const char *[]){"--model-repository=/m",
+                                  "--model-control-mode=explicit",
+                                  "--load-model=*", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.n_startup_models == 1 &&
+        strcmp(c.server.startup_models[0], "*") == 0);
+  cmdline_deinit(&c);
+
+  /* explicit mode without --load-model: nothing at startup */
+  st = parse(&c, (const char *[]){"--model-repository=/m",
+                                  "--model-control-mode=explicit", NULL});
+  CHECK(st == NULL && c.server.n_startup_models == 0);
+  cmdline_deinit(&c);
+
+  st = parse(
+      &c, (const char *[]){"--model-repository=/m", "--model-control-mode=poll",
+                           "--repository-poll-secs=4294967295",
+                           "--model-load-thread-count=1024",
+                           "--model-unload-timeout-ms=4294967295", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.repository_poll_secs == UINT32_MAX);
+  CHECK(c.server.model_load_thread_count == 1024);
+  CHECK(c.server.model_unload_timeout_ms == UINT32_MAX);
+  cmdline_deinit(&c);
+}
+
+static void test_lifecycle_errors(void) {
+  expect_error(
+      (const char *[]){"--model-repository=/m", "--load-model=a", NULL},
+      "--load-model requires --model-control-mode=explicit", "\"none\"");
+  expect_error((const char *[]){"--model-repository=/m", "--load-model=a",
+                                "--model-control-mode=poll", NULL},
+               "--load-model requires --model-control-mode=explicit",
+               "\"poll\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-control-mode=explicit",
+                                "--load-model=a", "--load-model=*", NULL},
+               "--load-model: \"*\" loads every model",
+               "must be the only --load-model, got 2");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-control-mode=explicit",
+                                "--load-model=", NULL},
+               "--load-model: invalid value \"\"", "a non-empty value");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-control-mode=explicit", "--load-model",
+                                NULL},
+               "--load-model: missing value", "<name>");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--repository-poll-secs=0", NULL},
+               "--repository-poll-secs: invalid value \"0\"",
+               "an integer from 1 to 4294967295");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--repository-poll-secs=4294967296", NULL},
+               "--repository-poll-secs: invalid value \"4294967296\"", NULL);
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--repository-poll-secs=-1", NULL},
+               "--repository-poll-secs", "\"-1\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-thread-count=0", NULL},
+               "--model-load-thread-count: invalid value \"0\"",
+               "an integer from 1 to 1024");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-thread-count=many", NULL},
+               "--model-load-thread-count: invalid value \"many\"", NULL);
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-unload-timeout-ms=-5", NULL},
+               "--model-unload-timeout-ms: invalid value \"-5\"",
+               "an integer from 0 to 4294967295");
+  /* still tritonserver-only */
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-retry-count=2", NULL},
+               "\"--model-load-retry-count\"", "not supported");
+}
+
 static void test_grpc_flags(void) {
   cmdline_t c;
   inferd_status_t *st =
@@ -226,6 +327,14 @@ static void test_help_version(void) {
       "--disable-auto-complete-config",
       "--model-control-mode=none|poll|explicit",
       "[default: none]",
+      "--load-model=<name>",
+      "--repository-poll-secs=<secs>",
+      "[default: 15]",
+      "--model-load-thread-count=<n>",
+      "[default: 4]",
+      "--model-unload-timeout-ms=<ms>",
+      "inferd extension",
+      "[default: 30000]",
       "--model-config-name=<name>",
       "--allow-http=<bool>",
       "--help",
@@ -311,6 +420,8 @@ int main(void) {
   test_all_flags();
   test_bare_booleans();
   test_control_modes();
+  test_lifecycle_flags();
+  test_lifecycle_errors();
   test_grpc_flags();
   test_help_version();
   test_errors();
