@@ -427,6 +427,54 @@ static const char *repo_choice_name(int c) {
   }
 }
 
+/* The wire length of top-level string field `field` of a message, or -1
+ * when absent or malformed. protobuf-c hands strings over NUL-terminated,
+ * so a name with a NUL byte inside would otherwise be silently cut. */
+static int64_t wire_string_len(const uint8_t *p, size_t n, uint32_t field) {
+  size_t i = 0;
+  int64_t found = -1;
+  while (i < n) {
+    uint64_t key = 0, len = 0;
+    int shift = 0;
+    do {
+      if (i >= n || shift > 63)
+        return -1;
+      key |= (uint64_t)(p[i] & 0x7f) << shift;
+      shift += 7;
+    } while (p[i++] & 0x80);
+    switch (key & 7) {
+    case 0: /* varint */
+      while (i < n && (p[i] & 0x80))
+        i++;
+      i++;
+      break;
+    case 1:
+      i += 8;
+      break;
+    case 5:
+      i += 4;
+      break;
+    case 2:
+      shift = 0;
+      do {
+        if (i >= n || shift > 63)
+          return -1;
+        len |= (uint64_t)(p[i] & 0x7f) << shift;
+        shift += 7;
+      } while (p[i++] & 0x80);
+      if (len > n - i)
+        return -1;
+      if ((key >> 3) == field)
+        found = (int64_t)len; /* the last occurrence wins, as in protobuf */
+      i += len;
+      break;
+    default:
+      return -1;
+    }
+  }
+  return found;
+}
+
 /* Decodes a RepositoryModelLoadRequest into op (name, config, files). */
 static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
                                      size_t len, const char **name,
@@ -434,8 +482,11 @@ static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
   UNPACK(Inference__RepositoryModelLoadRequest,
          inference__repository_model_load_request__descriptor, in);
   op->in = &in->base;
-  *name = in->model_name.data ? (const char *)in->model_name.data : "";
-  *name_len = in->model_name.len;
+  *name = in->model_name;
+  *name_len = strlen(in->model_name);
+  if (wire_string_len(req, len, 2) > (int64_t)*name_len)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "invalid model name: it contains a NUL byte");
   if (in->repository_name && *in->repository_name)
     return inferd_status_new(INFERD_UNSUPPORTED,
                              "repository_name \"%s\": loading from a named "
@@ -488,8 +539,11 @@ static inferd_status_t *unload_request(repo_op_t *op, const uint8_t *req,
   UNPACK(Inference__RepositoryModelUnloadRequest,
          inference__repository_model_unload_request__descriptor, in);
   op->in = &in->base;
-  *name = in->model_name.data ? (const char *)in->model_name.data : "";
-  *name_len = in->model_name.len;
+  *name = in->model_name;
+  *name_len = strlen(in->model_name);
+  if (wire_string_len(req, len, 2) > (int64_t)*name_len)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "invalid model name: it contains a NUL byte");
   if (in->repository_name && *in->repository_name)
     return inferd_status_new(INFERD_UNSUPPORTED,
                              "repository_name \"%s\": unloading from a named "
