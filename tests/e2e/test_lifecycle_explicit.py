@@ -244,8 +244,11 @@ def test_load_with_bad_config_json(start_server, config, fragment):
     assert msg, r.text
     if fragment:
         assert fragment in msg, msg
-    # a failed reload leaves the old version serving
-    assert model_states(srv, "simple") == {"1": ("READY", "")}
+    # a failed reload leaves the old version serving, and the index says
+    # why the reload failed
+    states = model_states(srv, "simple")
+    assert states["1"][0] == "READY", states
+    assert msg in states["1"][1], states
     assert requests.get(srv.url + "/v2/models/simple/config",
                         timeout=10).json()["max_batch_size"] == 8
     check_simple_result(infer_simple(srv))

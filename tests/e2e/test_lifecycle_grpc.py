@@ -180,7 +180,10 @@ def test_grpc_config_override_and_bad_config(grpc_explicit):
     # the failed reloads left the override serving
     cfg = stub.ModelConfig(pb.ModelConfigRequest(name="simple"), timeout=10)
     assert cfg.config.max_batch_size == 3
-    assert index(stub, ready=True) == [("simple", "1", "READY", "")]
+    # ... and the index gives the last reload failure as the reason
+    [(name, version, state, reason)] = index(stub, ready=True)
+    assert (name, version, state) == ("simple", "1", "READY")
+    assert reason == e.details()
     req = pb.RepositoryModelLoadRequest(model_name="simple")
     req.parameters["config"].bool_param = True
     e = call_error(stub.RepositoryModelLoad, req)
