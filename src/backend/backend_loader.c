@@ -42,12 +42,26 @@ inferd_status_t *be_registry_init(be_registry_t *reg, const char *dir) {
   return NULL;
 }
 
+static void unload(be_backend_t *b) {
+  LOG_INFO("unloaded backend \"%s\"", b->name);
+  dlclose(b->dl);
+  free(b->name);
+  free(b->path);
+  free(b);
+}
+
 void be_registry_deinit(be_registry_t *reg) {
-  /* every model has released its backend by now */
+  /* every model has released its backend by now; kept ones go now */
   while (reg->list) {
     be_backend_t *b = reg->list;
     reg->list = b->next;
-    LOG_WARNING("backend \"%s\" still referenced at shutdown", b->name);
+    if (b->refs > 0) {
+      LOG_WARNING("backend \"%s\" still referenced at shutdown", b->name);
+      continue;
+    }
+    if (b->api->backend_fini)
+      b->api->backend_fini(b);
+    unload(b);
   }
   for (size_t i = 0; i < reg->n_configs; i++) {
     free(reg->configs[i].backend);
@@ -206,7 +220,7 @@ void be_release(be_backend_t *b) {
     return;
   be_registry_t *reg = b->registry;
   pthread_mutex_lock(&reg->mu);
-  if (--b->refs > 0) {
+  if (--b->refs > 0 || reg->keep_loaded) {
     pthread_mutex_unlock(&reg->mu);
     return;
   }
@@ -218,9 +232,5 @@ void be_release(be_backend_t *b) {
   if (b->api->backend_fini)
     b->api->backend_fini(b);
   pthread_mutex_unlock(&reg->mu);
-  LOG_INFO("unloaded backend \"%s\"", b->name);
-  dlclose(b->dl);
-  free(b->name);
-  free(b->path);
-  free(b);
+  unload(b);
 }

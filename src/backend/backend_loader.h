@@ -38,6 +38,10 @@ typedef struct be_registry {
   be_backend_t *list;
   be_config_kv_t *configs; /* --backend-config */
   size_t n_configs;
+  /* keep a backend library loaded after its last model went, until
+   * be_registry_deinit: libtorch and OpenCV do not give back what a
+   * dlclose/dlopen cycle costs (bench/lifecycle_rss.py) */
+  bool keep_loaded;
 } be_registry_t;
 
 /* backend_dir NULL: <directory of the executable>/backends */

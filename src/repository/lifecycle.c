@@ -19,6 +19,7 @@
  * (busy), later ones wait in its pending list.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -620,6 +621,9 @@ static void *worker_main(void *p) {
       job_load(j);
     } else {
       model_unload(j->mref->model);
+      /* hand what the version freed back to the system: a reload cycle
+       * must not leave RSS higher (bench/lifecycle_rss.py) */
+      malloc_trim(0);
       atomic_fetch_sub(&r->n_live, 1);
     }
     j->ev.kind = EV_JOB_DONE;

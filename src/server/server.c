@@ -91,6 +91,7 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   }
   if ((st = be_registry_init(&s->backends, o->backend_directory)))
     goto fail;
+  s->backends.keep_loaded = true;
   repo_options_t ro = {
       .server = s,
       .backends = &s->backends,
