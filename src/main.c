@@ -123,17 +123,6 @@ int main(int argc, char **argv) {
   inferd_server_t *server = NULL;
   st = inferd_server_new(&server, &cl.server);
   if (st) {
-    if (inferd_status_code(st) == INFERD_UNSUPPORTED &&
-        cl.server.model_control_mode != INFERD_CONTROL_NONE) {
-      fprintf(stderr,
-              "inferd: --model-control-mode: \"%s\" is not supported yet "
-              "(%s)\n",
-              cmdline_control_mode_name(cl.server.model_control_mode),
-              inferd_status_message(st));
-      inferd_status_free(st);
-      cmdline_deinit(&cl);
-      return 2;
-    }
     fprintf(stderr, "error: creating server: %s\n", inferd_status_message(st));
     inferd_status_free(st);
     cmdline_deinit(&cl);
