@@ -4,6 +4,8 @@ set (VmRSS) within max(5 %, 5 MiB) of what it was after the first cycle.
 Marked slow (deselected in the TSan run); skipped under sanitizers, whose
 quarantine and shadow memory make RSS meaningless (ASan/LSan find leaks
 there instead)."""
+import time
+
 import pytest
 
 from conftest import (SIMPLE_CONFIG, Model, check_simple_result, http_load,
@@ -32,6 +34,12 @@ def test_load_unload_cycles_do_not_grow_rss(start_server):
     base = rss_kib(srv.proc.pid)
     for i in range(1, CYCLES):
         cycle(i)
+    # unload returns when the version left the table; it is finalised
+    # (UNAVAILABLE "unloaded") once its last user let go, moments later
+    deadline = time.monotonic() + 30
+    while (model_states(srv, "simple") != {"1": ("UNAVAILABLE", "unloaded")}
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
     assert model_states(srv, "simple") == {"1": ("UNAVAILABLE", "unloaded")}
     end = rss_kib(srv.proc.pid)
     allowed = max(base * 0.05, 5 * 1024)
