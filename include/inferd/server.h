@@ -105,6 +105,16 @@ typedef struct inferd_server_options {
    * before failing them with UNAVAILABLE; default 30 000 (executions that
    * have started always finish) */
   uint32_t model_unload_timeout_ms;
+  /* inferd extensions for many models (explicit mode only):
+   * load_on_demand: a request for a model that a repository has but that is
+   * not loaded starts its load and waits for it (see
+   * inferd_server_model_load_on_demand_async), for at most
+   * load_on_demand_timeout_ms (default 60 000).
+   * memory_budget_bytes: 0 = none; else loads evict least recently used
+   * idle, unpinned models to stay within it. */
+  bool load_on_demand;
+  uint32_t load_on_demand_timeout_ms;
+  uint64_t memory_budget_bytes;
 } inferd_server_options_t;
 
 /* Fills opts with the defaults above. */
@@ -197,6 +207,12 @@ typedef struct inferd_model_index_entry {
   char *state;     /* "READY", "UNAVAILABLE", "LOADING", "UNLOADING",
                       "UNKNOWN"; NULL when version unknown */
   char *reason;    /* NULL or "" when none */
+  /* inferd extensions (the same for every version of a model): */
+  uint64_t memory_bytes; /* measured memory of the loaded versions */
+  uint64_t n_loads;      /* successful loads (and reloads) */
+  uint64_t n_evictions;  /* unloads by the memory budget */
+  uint64_t n_on_demand;  /* loads started by a request (cold hits) */
+  bool pinned;           /* never evicted */
 } inferd_model_index_entry_t;
 
 /* Repository index (reference §1.12). *entries is owned by the caller: free
@@ -228,6 +244,9 @@ typedef struct inferd_model_load_options {
    * then served from a private temporary directory, never the repository */
   const inferd_model_file_t *files;
   size_t n_files;
+  /* inferd extension (load parameter "pinned"): never evicted by the
+   * memory budget */
+  bool pinned;
 } inferd_model_load_options_t;
 
 /* Completion of an asynchronous load or unload: st is NULL on success, else
@@ -267,6 +286,20 @@ INFERD_API inferd_status_t *
 inferd_server_model_unload_async(inferd_server_t *s, const char *name,
                                  size_t name_len, bool unload_dependents,
                                  inferd_repository_cb cb, void *userp);
+/* Load on demand (options.load_on_demand): call when a request for `name`
+ * found no READY version. If a repository has the model, its load starts
+ * (or the one running is joined: concurrent callers share one load) and
+ * *waiting is set: cb then runs once when the model is READY (st NULL:
+ * acquire it again) or failed (st: the load's error, or UNAVAILABLE when
+ * load_on_demand_timeout_ms passed first). *waiting false (and NULL
+ * returned): nothing to wait for (the feature is off, the model is READY
+ * already, or no repository has it): answer the original error. */
+INFERD_API inferd_status_t *
+inferd_server_model_load_on_demand_async(inferd_server_t *s, const char *name,
+                                         size_t name_len,
+                                         inferd_repository_cb cb, void *userp,
+                                         bool *waiting);
+
 /* Blocking forms of the two calls above (for embedders and tests; never
  * call them from a callback or a frontend event loop). */
 INFERD_API inferd_status_t *inferd_server_model_load(inferd_server_t *s,
@@ -298,6 +331,7 @@ typedef struct inferd_model_stats {
       compute_output, cache_hit, cache_miss;
   inferd_batch_stat_t *batch; /* ascending batch_size */
   size_t n_batch;
+  uint64_t memory_bytes; /* measured at load (CPU memory) */
 } inferd_model_stats_t;
 
 /* Statistics of the READY versions: of every model when name is NULL, of

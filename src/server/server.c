@@ -31,6 +31,7 @@ void inferd_server_options_init(inferd_server_options_t *o) {
   o->repository_poll_secs = 15;
   o->model_load_thread_count = 4;
   o->model_unload_timeout_ms = 30000;
+  o->load_on_demand_timeout_ms = 60000;
 }
 
 inferd_status_t *inferd_server_new(inferd_server_t **out,
