@@ -5,7 +5,9 @@
  *
  *   execute_delay_ms, execute_delay_per_request_ms, fail_execute,
  *   fail_every_n, crash_on_execute, fail_model_init, fail_instance_init,
- *   model_init_delay_ms, record_batches_file; per request: delay_ms, fail.
+ *   model_init_delay_ms, record_batches_file, model_init_alloc_bytes
+ *   (memory held and reported through model_memory_bytes, ABI 1.2); per
+ *   request: delay_ms, fail.
  *
  * backends/README.md documents each one. State: the model's settings are
  * fixed in model_init; the only mutable model state is the request counter
@@ -34,6 +36,8 @@ typedef struct testing_model {
   char *fail_instance_init; /* NULL: instances initialise */
   int record_fd;            /* -1: no record file */
   atomic_uint_least64_t n_requests;
+  void *ballast; /* model_init_alloc_bytes, touched so that it is resident */
+  uint64_t ballast_bytes;
 } testing_model_t;
 
 static void testing_model_free(testing_model_t *s) {
@@ -43,6 +47,7 @@ static void testing_model_free(testing_model_t *s) {
     close(s->record_fd);
   free(s->fail_instance_init);
   free(s->map);
+  free(s->ballast);
   free(s);
 }
 
@@ -112,6 +117,20 @@ static inferd_status_t *testing_model_init(inferd_backend_model_t *m) {
     const char *v = bk_host->model_parameter(m, "record_batches_file");
     if (v && *v)
       st = open_record_file(m, v, &s->record_fd);
+  }
+  int64_t ballast = 0;
+  if (!st)
+    st = bk_param_int(m, "model_init_alloc_bytes", 0, INT64_MAX, &ballast);
+  if (!st && ballast > 0) {
+    if (!(s->ballast = malloc((size_t)ballast)))
+      st = bk_host->status_new(INFERD_NO_MEMORY,
+                               "model \"%s\": cannot allocate %" PRId64
+                               " bytes (model_init_alloc_bytes)",
+                               model, ballast);
+    else {
+      memset(s->ballast, 0xa5, (size_t)ballast);
+      s->ballast_bytes = (uint64_t)ballast;
+    }
   }
   if (st) {
     testing_model_free(s);
@@ -346,10 +365,17 @@ static inferd_status_t *testing_execute(inferd_backend_instance_t *inst,
   return NULL;
 }
 
+/* ABI 1.2: the memory budget counts what model_init_alloc_bytes took */
+static uint64_t testing_model_memory_bytes(inferd_backend_model_t *m) {
+  const testing_model_t *s = bk_host->model_state(m);
+  return s ? s->ballast_bytes : 0;
+}
+
 static const inferd_backend_api_t testing_api = {
     INFERD_BACKEND_API_HEADER,        .model_init = testing_model_init,
     .model_fini = testing_model_fini, .instance_init = testing_instance_init,
     .execute = testing_execute,
+    .model_memory_bytes = testing_model_memory_bytes,
 };
 
 INFERD_API inferd_status_t *

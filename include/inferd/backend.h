@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define INFERD_BACKEND_ABI_MAJOR 1
-#define INFERD_BACKEND_ABI_MINOR 1
+#define INFERD_BACKEND_ABI_MINOR 2
 #define INFERD_BACKEND_REGISTER_SYMBOL "inferd_backend_register"
 
 typedef struct inferd_backend inferd_backend_t;                   /* library */
@@ -223,6 +223,12 @@ typedef struct inferd_backend_api {
   /* Mandatory. requests[0..n) form one batch; see ownership rules above. */
   inferd_status_t *(*execute)(inferd_backend_instance_t *i,
                               inferd_request_t *const *requests, uint32_t n);
+  /* ---- ABI 1.2 (optional; NULL or a shorter table: the server measures
+   * the process's resident memory across the model's load instead) ---- */
+  /* Bytes of host memory the model holds (weights, arenas, per-instance
+   * state), after every instance_init. Called once per load, from the
+   * loading thread; used by the memory budget (--model-memory-budget). */
+  uint64_t (*model_memory_bytes)(inferd_backend_model_t *m);
 } inferd_backend_api_t;
 
 typedef inferd_status_t *(*inferd_backend_register_fn)(

@@ -6,7 +6,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/model.h"
 #include "backend/warmup.h"
@@ -14,6 +16,17 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "sched/scheduler.h"
+
+/* resident set of the process, from /proc/self/statm */
+static uint64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size = 0, resident = 0;
+  if (!f)
+    return 0;
+  int n = fscanf(f, "%llu %llu", &size, &resident);
+  fclose(f);
+  return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
 
 static void on_zero(core_ref_t *r) {
   inferd_model_t *m = (inferd_model_t *)r;
@@ -331,6 +344,7 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
     goto fail;
   if ((st = be_acquire(reg, m->config->backend, model_dir, vdir, &m->backend)))
     goto fail;
+  uint64_t rss0 = rss_bytes();
   m->in_model_init = true;
   if (m->backend->api->model_init)
     st = m->backend->api->model_init(model_to_be(m));
@@ -340,6 +354,16 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
   model_initialised = true;
   if ((st = create_instances(m)))
     goto fail;
+  {
+    const inferd_backend_api_t *api = m->backend->api;
+    uint64_t rss1 = rss_bytes();
+    if (api->struct_size >= offsetof(inferd_backend_api_t, model_memory_bytes) +
+                                sizeof(void *) &&
+        api->model_memory_bytes)
+      m->memory_bytes = api->model_memory_bytes(model_to_be(m));
+    else
+      m->memory_bytes = rss1 > rss0 ? rss1 - rss0 : 0;
+  }
   m->iset = (sched_instance_set_t){.name = m->name,
                                    .version = m->version,
                                    .n_instances = m->n_instances,

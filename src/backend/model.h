@@ -93,6 +93,8 @@ struct inferd_model {
   struct sched *sched;
   model_stats_t stats;
   uint64_t load_ns;
+  uint64_t memory_bytes; /* reported by the backend, else RSS growth */
+  _Atomic uint64_t last_used_ns; /* last acquire for a request (LRU) */
 
   model_unused_cb on_unused; /* the owner's hook, with its context */
   void *owner_ctx;
