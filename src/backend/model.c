@@ -4,9 +4,9 @@
  * implement yet make the load fail with UNSUPPORTED naming the field, rather
  * than being silently ignored.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -33,7 +33,7 @@
 
 #define OOM() inferd_status_new(INFERD_NO_MEMORY, "out of memory")
 
-enum { OP_LOAD, OP_UNLOAD };
+enum { OP_LOAD, OP_UNLOAD, OP_ENSURE };
 enum { EV_OP, EV_JOB_DONE, EV_UNUSED, EV_STOP };
 enum { JOB_LOAD, JOB_FINALISE };
 
@@ -55,6 +55,8 @@ typedef struct lc_op {
   inferd_model_file_t *files; /* deep copies */
   size_t n_files;
   bool from_poll;
+  bool pinned;
+  uint64_t deadline_ns; /* OP_ENSURE: when the waiter gives up */
   inferd_repository_cb cb;
   void *userp;
   lc_event_t ev;
@@ -104,6 +106,10 @@ typedef struct lc_model {
   size_t n_drains;
   bool busy;
   lc_op_t *pend_head, *pend_tail;
+  lc_op_t *waiters;   /* OP_ENSURE requests waiting for READY */
+  bool pinned;        /* never evicted by the memory budget */
+  uint64_t mem_bytes; /* of the serving versions (last measured) */
+  uint64_t n_loads, n_evictions, n_on_demand;
   bool dirty;
   repo_tbl_entry_t *entry; /* published */
 } lc_model_t;
@@ -371,6 +377,11 @@ static repo_tbl_entry_t *entry_build(const lc_model_t *lm) {
   }
   e->state = lm->state;
   e->reason = lm->reason ? core_strdup(lm->reason) : NULL;
+  e->mem_bytes = lm_serving(lm) ? lm->mem_bytes : 0;
+  e->n_loads = lm->n_loads;
+  e->n_evictions = lm->n_evictions;
+  e->n_on_demand = lm->n_on_demand;
+  e->pinned = lm->pinned;
   size_t k = 0;
   for (size_t i = 0; i < lm->n_vers; i++) {
     const lc_ver_t *v = &lm->vers[i];
@@ -653,6 +664,8 @@ static void job_free(lc_job_t *j) {
 /* ------------------------------------------------- the state machine */
 
 static void start_next(repo_t *r, lc_model_t *lm);
+static void waiters_check(repo_t *r, lc_model_t *lm,
+                          const inferd_status_t *err);
 
 static void drain_add(repo_t *r, lc_model_t *lm, inferd_model_t *m,
                       int64_t version) {
@@ -733,12 +746,91 @@ static void unload_model(repo_t *r, lc_model_t *lm) {
   mark(r, lm);
 }
 
+/* ---- the memory budget: least recently used idle models make room ---- */
+
+static uint64_t lm_last_used(const lc_model_t *lm) {
+  uint64_t t = 0;
+  for (size_t i = 0; i < lm->n_vers; i++)
+    if (lm->vers[i].model) {
+      uint64_t u = atomic_load_explicit(&lm->vers[i].model->last_used_ns,
+                                        memory_order_relaxed);
+      if (u > t)
+        t = u;
+    }
+  return t;
+}
+
+/* no request holds a serving version: only the table's reference is left
+ * (requests hold theirs from acquire until their release) */
+static bool lm_idle(const lc_model_t *lm) {
+  for (size_t i = 0; i < lm->n_vers; i++)
+    if (lm->vers[i].model && atomic_load(&lm->vers[i].model->ref.refs) > 1)
+      return false;
+  return true;
+}
+
+static uint64_t used_bytes(repo_t *r, const lc_model_t *except) {
+  uint64_t used = 0;
+  for (size_t i = 0; i < r->n_models; i++)
+    if (r->models[i] != except && lm_serving(r->models[i]))
+      used += r->models[i]->mem_bytes;
+  return used;
+}
+
+/* Evicts least recently used idle, unpinned models (never `keep`) until
+ * `need` more bytes fit in the budget; false when they cannot. */
+static bool evictable(const lc_model_t *lm, const lc_model_t *keep) {
+  return lm != keep && !lm->busy && !lm->pinned && lm->mem_bytes &&
+         lm_serving(lm) && lm_idle(lm);
+}
+
+/* bytes held by serving models that cannot be evicted now */
+static uint64_t fixed_bytes(repo_t *r, const lc_model_t *keep) {
+  uint64_t movable = 0;
+  for (size_t i = 0; i < r->n_models; i++)
+    if (evictable(r->models[i], keep))
+      movable += r->models[i]->mem_bytes;
+  return used_bytes(r, keep) - movable;
+}
+
+static bool make_room(repo_t *r, const lc_model_t *keep, uint64_t need) {
+  uint64_t budget = r->o.memory_budget_bytes;
+  if (fixed_bytes(r, keep) + need > budget)
+    return false; /* never evict for a load that cannot fit anyway */
+  for (;;) {
+    if (used_bytes(r, keep) + need <= budget)
+      return true;
+    lc_model_t *victim = NULL;
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < r->n_models; i++) {
+      lc_model_t *lm = r->models[i];
+      if (!evictable(lm, keep))
+        continue;
+      uint64_t t = lm_last_used(lm);
+      if (t < oldest) {
+        oldest = t;
+        victim = lm;
+      }
+    }
+    if (!victim)
+      return false;
+    LOG_INFO("evicting model \"%s\" (%llu bytes, least recently used) to "
+             "fit the memory budget of %llu bytes",
+             victim->name, (unsigned long long)victim->mem_bytes,
+             (unsigned long long)budget);
+    unload_model(r, victim);
+    set_str(&victim->reason, "evicted (memory budget)");
+    victim->n_evictions++;
+  }
+}
+
 static void start_op(repo_t *r, lc_model_t *lm, lc_op_t *op) {
   if (op->kind == OP_UNLOAD) {
     unload_model(r, lm);
     done_later(r, op->cb, op->userp, NULL);
     op_free(op);
     start_next(r, lm);
+    waiters_check(r, lm, NULL);
     return;
   }
   if (lm->duplicate && !op->n_files) {
@@ -781,6 +873,8 @@ static void start_op(repo_t *r, lc_model_t *lm, lc_op_t *op) {
       j->cur_v[j->n_cur] = lm->vers[i].version;
       j->cur_fp[j->n_cur++] = lm->vers[i].fp;
     }
+  if (r->o.memory_budget_bytes && lm->mem_bytes && !j->has_serving)
+    make_room(r, lm, lm->mem_bytes); /* best effort: the load checks again */
   lm->busy = true;
   lm->asked = true;
   lm->unloaded = false;
@@ -801,6 +895,50 @@ static void start_next(repo_t *r, lc_model_t *lm) {
       lm->pend_tail = NULL;
     op->next = NULL;
     start_op(r, lm, op);
+  }
+}
+
+/* a load started for requests waiting on a cold model */
+static void start_ensure_load(repo_t *r, lc_model_t *lm) {
+  lc_op_t *op = calloc(1, sizeof(*op));
+  if (!op || !(op->name = core_strdup(lm->name))) {
+    free(op);
+    return; /* the waiters time out */
+  }
+  op->kind = OP_LOAD;
+  lm->n_on_demand++;
+  LOG_INFO("loading model \"%s\" on demand", lm->name);
+  start_op(r, lm, op);
+}
+
+/* Answers the requests waiting for lm to be READY once nothing is left to
+ * wait for; err (borrowed) is the error of the load that just ended. */
+static void waiters_check(repo_t *r, lc_model_t *lm,
+                          const inferd_status_t *err) {
+  if (!lm->waiters)
+    return;
+  bool serving = lm_serving(lm);
+  if (!serving && (lm->busy || lm->pend_head))
+    return; /* another operation ends later and checks again */
+  if (!serving && !err) {
+    start_ensure_load(r, lm);
+    if (lm->busy)
+      return;
+    err = NULL;
+  }
+  lc_op_t *w = lm->waiters;
+  lm->waiters = NULL;
+  while (w) {
+    lc_op_t *next = w->next;
+    inferd_status_t *st = NULL;
+    if (!serving)
+      st = err ? inferd_status_new(inferd_status_code(err), "%s",
+                                   inferd_status_message(err))
+               : inferd_status_new(INFERD_UNAVAILABLE,
+                                   "model '%s' could not be loaded", lm->name);
+    done_later(r, w->cb, w->userp, st);
+    op_free(w);
+    w = next;
   }
 }
 
@@ -841,7 +979,48 @@ static void load_done(repo_t *r, lc_job_t *j) {
       if (j->errs[i])
         first_err = i;
     bool stopping = r->stopping;
-    if (first_err < j->n_sel && serving) {
+    /* the memory budget: what the new version set holds must fit, after
+     * evicting least recently used idle models if need be */
+    uint64_t need = 0;
+    for (size_t i = 0; i < j->n_sel; i++) {
+      if (j->models[i])
+        need += j->models[i]->memory_bytes;
+      else if (j->kept[i])
+        for (size_t c = 0; c < lm->n_vers; c++)
+          if (lm->vers[c].model && lm->vers[c].version == j->sel[i])
+            need += lm->vers[c].model->memory_bytes;
+    }
+    bool too_big = false;
+    if (r->o.memory_budget_bytes && first_err == j->n_sel &&
+        !make_room(r, lm, need)) {
+      too_big = true;
+      uint64_t held = fixed_bytes(r, lm);
+      result = inferd_status_new(
+          INFERD_UNAVAILABLE,
+          "failed to load '%s': it needs %llu bytes; the memory budget is "
+          "%llu bytes and %llu bytes are held by models that cannot be "
+          "evicted (in use or pinned)",
+          lm->name, (unsigned long long)need,
+          (unsigned long long)r->o.memory_budget_bytes,
+          (unsigned long long)held);
+    }
+    if (too_big) {
+      for (size_t i = 0; i < j->n_sel; i++)
+        if (j->models[i])
+          core_ref_release(&j->models[i]->ref); /* never published */
+      if (serving) {
+        for (size_t i = 0; i < lm->n_vers; i++)
+          if (lm->vers[i].model)
+            set_str(&lm->vers[i].reason, inferd_status_message(result));
+      } else {
+        vers_clear(lm);
+        lm->state = REPO_STATE_UNAVAILABLE;
+        set_str(&lm->reason, inferd_status_message(result));
+      }
+      if (j->new_dir)
+        repo_remove_tree(j->new_dir);
+      LOG_ERROR("%s", inferd_status_message(result));
+    } else if (first_err < j->n_sel && serving) {
       /* failed reload: the old versions keep serving */
       result = inferd_status_prefix(j->errs[first_err], "version %lld",
                                     (long long)j->sel[first_err]);
@@ -881,6 +1060,9 @@ static void load_done(repo_t *r, lc_job_t *j) {
           } else if (j->models[i]) {
             nv[i].model = j->models[i];
             nv[i].state = REPO_STATE_READY;
+            /* a fresh version counts as just used, not as the LRU */
+            atomic_store_explicit(&nv[i].model->last_used_ns, core_now_ns(),
+                                  memory_order_relaxed);
           } else {
             nv[i].state = REPO_STATE_UNAVAILABLE;
             nv[i].failed = true;
@@ -899,6 +1081,9 @@ static void load_done(repo_t *r, lc_job_t *j) {
         lm->tried_fp = j->fp;
         lm->has_tried = true;
         lm->overridden = op->config || op->n_files;
+        lm->mem_bytes = need;
+        lm->n_loads++;
+        lm->pinned = op->pinned;
         old_dir_add(lm, lm->override_dir);
         lm->override_dir = j->new_dir;
         j->new_dir = NULL;
@@ -914,11 +1099,17 @@ static void load_done(repo_t *r, lc_job_t *j) {
     if (stopping)
       unload_model(r, lm);
   }
+  inferd_status_t *werr =
+      result ? inferd_status_new(inferd_status_code(result), "%s",
+                                 inferd_status_message(result))
+             : NULL;
   done_later(r, op->cb, op->userp, result);
   op_free(op);
   j->op = NULL;
   job_free(j);
   start_next(r, lm);
+  waiters_check(r, lm, werr);
+  inferd_status_free(werr);
 }
 
 static void finalised(repo_t *r, lc_job_t *j) {
@@ -984,9 +1175,14 @@ static void handle_op(repo_t *r, lc_op_t *op) {
                                    "failed to load '%s', failed to poll from "
                                    "model repository",
                                    op->name)
-               : inferd_status_new(INFERD_INVALID_ARG,
+           : op->kind == OP_UNLOAD
+               ? inferd_status_new(INFERD_INVALID_ARG,
                                    "failed to unload '%s', no version is "
                                    "available",
+                                   op->name)
+               : inferd_status_new(INFERD_NOT_FOUND,
+                                   "Request for unknown model: '%s' is not "
+                                   "found",
                                    op->name);
     if (!st && !(lm = lm_add(r, op->name, dir, dup)))
       st = OOM();
@@ -996,6 +1192,18 @@ static void handle_op(repo_t *r, lc_op_t *op) {
       op_free(op);
       return;
     }
+  }
+  if (op->kind == OP_ENSURE) {
+    if (lm_serving(lm)) {
+      done_later(r, op->cb, op->userp, NULL);
+      op_free(op);
+      return;
+    }
+    op->next = lm->waiters;
+    lm->waiters = op;
+    if (!lm->busy && !lm->pend_head)
+      start_ensure_load(r, lm);
+    return;
   }
   if (lm->busy) {
     if (lm->pend_tail)
@@ -1074,6 +1282,20 @@ static void poll_once(repo_t *r) {
 static void drain_timeouts(repo_t *r, uint64_t now) {
   for (size_t i = 0; i < r->n_models; i++) {
     lc_model_t *lm = r->models[i];
+    for (lc_op_t **pw = &lm->waiters; *pw;) {
+      lc_op_t *w = *pw;
+      if (now < w->deadline_ns) {
+        pw = &w->next;
+        continue;
+      }
+      *pw = w->next;
+      done_later(r, w->cb, w->userp,
+                 inferd_status_new(INFERD_UNAVAILABLE,
+                                   "model '%s' did not load within %u ms "
+                                   "(--model-load-on-demand-timeout-ms)",
+                                   lm->name, r->o.load_on_demand_timeout_ms));
+      op_free(w);
+    }
     for (size_t d = 0; d < lm->n_drains; d++) {
       lc_drain_t *dr = &lm->drains[d];
       if (dr->drained || now < dr->deadline_ns)
@@ -1096,11 +1318,15 @@ static uint64_t next_deadline(repo_t *r) {
     dl = r->next_poll_ns;
   if (r->stopping && r->stop_deadline_ns < dl)
     dl = r->stop_deadline_ns;
-  for (size_t i = 0; i < r->n_models; i++)
+  for (size_t i = 0; i < r->n_models; i++) {
     for (size_t d = 0; d < r->models[i]->n_drains; d++)
       if (!r->models[i]->drains[d].drained &&
           r->models[i]->drains[d].deadline_ns < dl)
         dl = r->models[i]->drains[d].deadline_ns;
+    for (lc_op_t *w = r->models[i]->waiters; w; w = w->next)
+      if (w->deadline_ns < dl)
+        dl = w->deadline_ns;
+  }
   return dl;
 }
 
@@ -1120,6 +1346,13 @@ static void begin_stop(repo_t *r) {
       op_free(op);
     }
     lm->pend_tail = NULL;
+    while (lm->waiters) {
+      lc_op_t *w = lm->waiters;
+      lm->waiters = w->next;
+      done_later(r, w->cb, w->userp,
+                 inferd_status_new(INFERD_UNAVAILABLE, "server is stopping"));
+      op_free(w);
+    }
     if (!lm->busy && lm_serving(lm))
       unload_model(r, lm);
   }
@@ -1350,6 +1583,7 @@ inferd_status_t *repo_load_startup(repo_t *r, const char *const *names,
       break;
     }
     a->l = &l;
+    op->pinned = !all || r->o.control_mode == INFERD_CONTROL_EXPLICIT;
     pthread_mutex_lock(&l.mu);
     l.left++;
     pthread_mutex_unlock(&l.mu);
@@ -1438,6 +1672,7 @@ inferd_status_t *repo_load_async(repo_t *r, const char *name, size_t len,
     op_free(op);
     return st;
   }
+  op->pinned = o && o->pinned;
   if (!post_op(r, op)) {
     op_free(op);
     return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
@@ -1459,6 +1694,45 @@ inferd_status_t *repo_unload_async(repo_t *r, const char *name, size_t len,
     op_free(op);
     return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
   }
+  return NULL;
+}
+
+inferd_status_t *repo_load_on_demand_async(repo_t *r, const char *name,
+                                           size_t len, inferd_repository_cb cb,
+                                           void *userp, bool *waiting) {
+  *waiting = false;
+  if (!r->o.load_on_demand)
+    return NULL;
+  inferd_status_t *st = repo_check_model_name(name, len);
+  if (st) { /* the caller answers its own error for such a name */
+    inferd_status_free(st);
+    return NULL;
+  }
+  bool known = false;
+  if (repo_tbl_has_ready(r, name, len, &known))
+    return NULL;
+  lc_op_t *op = op_new(OP_ENSURE, name, len, cb, userp);
+  if (!op)
+    return OOM();
+  if (!known) { /* a directory added since the last scan counts too */
+    char *dir = NULL;
+    bool dup = false;
+    st = repo_find_dir((const char *const *)r->repos, r->o.n_repositories,
+                       op->name, &dir, &dup);
+    bool found = dir || dup;
+    free(dir);
+    if (st || !found) {
+      op_free(op);
+      return st;
+    }
+  }
+  op->deadline_ns =
+      core_now_ns() + (uint64_t)r->o.load_on_demand_timeout_ms * 1000000u;
+  if (!post_op(r, op)) {
+    op_free(op);
+    return inferd_status_new(INFERD_UNAVAILABLE, "server is stopping");
+  }
+  *waiting = true;
   return NULL;
 }
 

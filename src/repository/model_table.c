@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/str.h"
 #include "repository/model_table.h"
 
@@ -93,6 +94,8 @@ inferd_status_t *repo_acquire(repo_t *r, const char *name, size_t len,
                              e->name);
     else {
       core_ref_acquire(&best->model->ref);
+      atomic_store_explicit(&best->model->last_used_ns, core_now_ns(),
+                            memory_order_relaxed);
       *out = best->model;
     }
   } else {
@@ -112,6 +115,8 @@ inferd_status_t *repo_acquire(repo_t *r, const char *name, size_t len,
                              e->name, (long long)version);
     else {
       core_ref_acquire(&v->model->ref);
+      atomic_store_explicit(&v->model->last_used_ns, core_now_ns(),
+                            memory_order_relaxed);
       *out = v->model;
     }
   }
@@ -176,6 +181,26 @@ inferd_status_t *repo_ready_versions(repo_t *r, const char *name, size_t len,
   return NULL;
 }
 
+bool repo_tbl_has_ready(repo_t *r, const char *name, size_t len, bool *known) {
+  pthread_rwlock_rdlock(&tl(r)->lock);
+  repo_tbl_entry_t *e = find(tl(r)->cur, name, len);
+  bool ready = false;
+  *known = e != NULL;
+  for (size_t i = 0; e && i < e->n_versions && !ready; i++)
+    ready = e->versions[i].state == REPO_STATE_READY;
+  pthread_rwlock_unlock(&tl(r)->lock);
+  return ready;
+}
+
+static void entry_figures(inferd_model_index_entry_t *o,
+                          const repo_tbl_entry_t *e) {
+  o->memory_bytes = e->mem_bytes;
+  o->n_loads = e->n_loads;
+  o->n_evictions = e->n_evictions;
+  o->n_on_demand = e->n_on_demand;
+  o->pinned = e->pinned;
+}
+
 static bool entry_set(inferd_model_index_entry_t *e, const char *name,
                       int64_t version, const char *state, const char *reason) {
   e->name = core_strdup(name);
@@ -200,6 +225,7 @@ inferd_status_t *repo_index(repo_t *r, bool ready_only,
     if (e->n_versions == 0) {
       if (ready_only)
         continue;
+      entry_figures(&es[k], e);
       ok = entry_set(&es[k++], e->name, -1,
                      e->state ? repo_state_name(e->state) : NULL, e->reason);
       continue;
@@ -208,6 +234,7 @@ inferd_status_t *repo_index(repo_t *r, bool ready_only,
       const repo_tbl_version_t *v = &e->versions[j];
       if (ready_only && v->state != REPO_STATE_READY)
         continue;
+      entry_figures(&es[k], e);
       ok = entry_set(&es[k++], e->name, v->version, repo_state_name(v->state),
                      v->reason);
     }

@@ -27,6 +27,8 @@ typedef struct repo_tbl_entry {
   char *reason;
   repo_tbl_version_t *versions; /* ascending */
   size_t n_versions;
+  uint64_t mem_bytes, n_loads, n_evictions, n_on_demand;
+  bool pinned;
 } repo_tbl_entry_t;
 
 typedef struct repo_tbl {
@@ -44,4 +46,6 @@ void repo_tbl_entry_free(repo_tbl_entry_t *e);
 /* Installs t (transferred) and returns the previous table, whose array the
  * caller frees (its entries may live on in t). */
 repo_tbl_t *repo_tbl_swap(repo_tbl_lock_t *l, repo_tbl_t *t);
+/* Whether the table has the model (*known) and a READY version of it. */
+bool repo_tbl_has_ready(repo_t *r, const char *name, size_t len, bool *known);
 #endif

@@ -40,6 +40,9 @@ typedef struct repo_options {
   uint32_t poll_secs;         /* poll mode */
   uint32_t load_threads;      /* >= 1 */
   uint32_t unload_timeout_ms; /* queued requests fail after this */
+  bool load_on_demand;
+  uint32_t load_on_demand_timeout_ms;
+  uint64_t memory_budget_bytes; /* 0: none */
 } repo_options_t;
 
 /* Creates the repository and starts its threads (nothing is loaded). */
@@ -59,6 +62,11 @@ inferd_status_t *repo_load_async(repo_t *r, const char *name, size_t len,
 inferd_status_t *repo_unload_async(repo_t *r, const char *name, size_t len,
                                    bool unload_dependents,
                                    inferd_repository_cb cb, void *userp);
+
+/* See inferd_server_model_load_on_demand_async. */
+inferd_status_t *repo_load_on_demand_async(repo_t *r, const char *name,
+                                           size_t len, inferd_repository_cb cb,
+                                           void *userp, bool *waiting);
 
 /* See inferd_server_model_acquire. */
 inferd_status_t *repo_acquire(repo_t *r, const char *name, size_t len,

@@ -55,6 +55,11 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
       return inferd_status_new(INFERD_INVALID_ARG,
                                "--load-model=* must be the only "
                                "--load-model");
+  if ((o->load_on_demand || o->memory_budget_bytes) &&
+      o->model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "loading on demand and the memory budget need "
+                             "the explicit model control mode");
   if (o->model_control_mode == INFERD_CONTROL_POLL &&
       o->repository_poll_secs == 0)
     return inferd_status_new(INFERD_INVALID_ARG,
@@ -104,7 +109,11 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
       .poll_secs = o->repository_poll_secs ? o->repository_poll_secs : 15,
       .load_threads =
           o->model_load_thread_count ? o->model_load_thread_count : 1,
-      .unload_timeout_ms = o->model_unload_timeout_ms};
+      .unload_timeout_ms = o->model_unload_timeout_ms,
+      .load_on_demand = o->load_on_demand,
+      .load_on_demand_timeout_ms =
+          o->load_on_demand_timeout_ms ? o->load_on_demand_timeout_ms : 60000,
+      .memory_budget_bytes = o->memory_budget_bytes};
   if ((st = repo_new(&ro, &s->repo)))
     goto fail;
   if ((st = repo_load_startup(s->repo, o->startup_models, o->n_startup_models,
@@ -236,6 +245,15 @@ inferd_server_model_unload_async(inferd_server_t *s, const char *name,
     return st;
   return repo_unload_async(s->repo, name, name_len, unload_dependents, cb,
                            userp);
+}
+
+inferd_status_t *inferd_server_model_load_on_demand_async(
+    inferd_server_t *s, const char *name, size_t name_len,
+    inferd_repository_cb cb, void *userp, bool *waiting) {
+  *waiting = false;
+  if (atomic_load(&s->stopping))
+    return NULL;
+  return repo_load_on_demand_async(s->repo, name, name_len, cb, userp, waiting);
 }
 
 /* the blocking forms wait on one of these */

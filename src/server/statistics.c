@@ -31,6 +31,7 @@ static inferd_status_t *snapshot(inferd_model_t *m, inferd_model_stats_t *o) {
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   memcpy(o->name, m->name, len);
   o->version = m->version;
+  o->memory_bytes = m->memory_bytes;
   o->last_inference_ms = atomic_load(&s->last_inference_ms);
   o->inference_count = atomic_load(&s->inference_count);
   o->execution_count = atomic_load(&s->execution_count);
