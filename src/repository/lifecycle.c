@@ -942,6 +942,30 @@ static void waiters_check(repo_t *r, lc_model_t *lm,
   }
 }
 
+/* A load that will not be served: its new versions go (never published),
+ * its files too; the serving versions (if any) stay and carry the reason,
+ * else the model is UNAVAILABLE with it. result is borrowed. */
+static void reject_load(repo_t *r, lc_model_t *lm, lc_job_t *j,
+                        const inferd_status_t *result) {
+  for (size_t i = 0; i < j->n_sel; i++)
+    if (j->models && j->models[i])
+      core_ref_release(&j->models[i]->ref);
+  if (lm_serving(lm)) {
+    for (size_t i = 0; i < lm->n_vers; i++)
+      if (lm->vers[i].model)
+        set_str(&lm->vers[i].reason, inferd_status_message(result));
+  } else {
+    vers_clear(lm);
+    lm->state = REPO_STATE_UNAVAILABLE;
+    set_str(&lm->reason, inferd_status_message(result));
+  }
+  if (j->new_dir)
+    repo_remove_tree(j->new_dir);
+  lm->tried_fp = j->fp;
+  lm->has_tried = true;
+  mark(r, lm);
+}
+
 static void load_done(repo_t *r, lc_job_t *j) {
   lc_model_t *lm = j->lm;
   lc_op_t *op = j->op;
@@ -959,20 +983,7 @@ static void load_done(repo_t *r, lc_job_t *j) {
     j->error = NULL;
     LOG_ERROR("failed to load model \"%s\": %s", lm->name,
               inferd_status_message(result));
-    lm->tried_fp = j->fp;
-    lm->has_tried = true;
-    if (serving) {
-      for (size_t i = 0; i < lm->n_vers; i++)
-        if (lm->vers[i].model)
-          set_str(&lm->vers[i].reason, inferd_status_message(result));
-    } else {
-      vers_clear(lm);
-      lm->state = REPO_STATE_UNAVAILABLE;
-      set_str(&lm->reason, inferd_status_message(result));
-    }
-    if (j->new_dir)
-      repo_remove_tree(j->new_dir);
-    mark(r, lm);
+    reject_load(r, lm, j, result);
   } else {
     size_t first_err = j->n_sel;
     for (size_t i = 0; i < j->n_sel && first_err == j->n_sel; i++)
@@ -1005,36 +1016,14 @@ static void load_done(repo_t *r, lc_job_t *j) {
           (unsigned long long)held);
     }
     if (too_big) {
-      for (size_t i = 0; i < j->n_sel; i++)
-        if (j->models[i])
-          core_ref_release(&j->models[i]->ref); /* never published */
-      if (serving) {
-        for (size_t i = 0; i < lm->n_vers; i++)
-          if (lm->vers[i].model)
-            set_str(&lm->vers[i].reason, inferd_status_message(result));
-      } else {
-        vers_clear(lm);
-        lm->state = REPO_STATE_UNAVAILABLE;
-        set_str(&lm->reason, inferd_status_message(result));
-      }
-      if (j->new_dir)
-        repo_remove_tree(j->new_dir);
+      reject_load(r, lm, j, result);
       LOG_ERROR("%s", inferd_status_message(result));
     } else if (first_err < j->n_sel && serving) {
       /* failed reload: the old versions keep serving */
       result = inferd_status_prefix(j->errs[first_err], "version %lld",
                                     (long long)j->sel[first_err]);
       j->errs[first_err] = NULL;
-      for (size_t i = 0; i < j->n_sel; i++)
-        if (j->models[i])
-          core_ref_release(&j->models[i]->ref); /* never published */
-      for (size_t i = 0; i < lm->n_vers; i++)
-        if (lm->vers[i].model)
-          set_str(&lm->vers[i].reason, inferd_status_message(result));
-      if (j->new_dir)
-        repo_remove_tree(j->new_dir);
-      lm->tried_fp = j->fp;
-      lm->has_tried = true;
+      reject_load(r, lm, j, result);
       LOG_ERROR("reload of model \"%s\" failed, the serving versions stay: "
                 "%s",
                 lm->name, inferd_status_message(result));
