@@ -10,7 +10,7 @@ import json
 import pytest
 import requests
 
-from conftest import (INFERD_BACKEND_DIR, NOT_ALLOWED, SIMPLE_CONFIG, Model,
+from conftest import (wait_until, INFERD_BACKEND_DIR, NOT_ALLOWED, SIMPLE_CONFIG, Model,
                       check_simple_result, error_of, http_index, http_load, http_unload,
                       identity_config, identity_config_json, index_entries,
                       infer_simple, model_states, raw_request, run_inferd,
@@ -111,7 +111,11 @@ def test_load_unload_index(start_server):
 
     r = http_unload(srv, "ids", unload_dependents=False)
     assert r.status_code == 200, r.text
-    assert model_states(srv, "ids") == {"1": ("UNAVAILABLE", "unloaded")}
+    # unload returns when the version left the table; it is UNLOADING until
+    # its last user let go, then UNAVAILABLE "unloaded"
+    assert model_states(srv, "ids")["1"][0] in ("UNLOADING", "UNAVAILABLE")
+    wait_until(lambda: model_states(srv, "ids") ==
+               {"1": ("UNAVAILABLE", "unloaded")}, what="ids finalised")
     assert http_index(srv, ready=True) == []
     assert not is_ready(srv, "ids")
     r = infer_ids(srv)

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from conftest import (NOT_ALLOWED, SIMPLE_CONFIG, Model, identity_config,
+from conftest import (wait_until, NOT_ALLOWED, SIMPLE_CONFIG, Model, identity_config,
                       identity_config_json, simple_config_json)
 from test_grpc_helpers import (channel_to, grpc, infer_request,  # noqa: F401
                                np, output_array, pb, pb_grpc)
@@ -114,8 +114,10 @@ def test_grpc_explicit_load_unload_index(grpc_explicit):
                    m.get("reason", "")) for m in http) == index(stub)
 
     unload(stub, "ids", dependents=False)
-    assert index(stub) == [("ids", "1", "UNAVAILABLE", "unloaded"),
-                           ("simple", "", "", "")]
+    # UNLOADING until the version's last user let go (see the HTTP test)
+    wait_until(lambda: index(stub) == [("ids", "1", "UNAVAILABLE", "unloaded"),
+                                       ("simple", "", "", "")],
+               what="ids finalised")
     assert index(stub, ready=True) == []
     assert not ready(stub, "ids")
     e = call_error(stub.ModelInfer,
