@@ -24,7 +24,7 @@
 
 typedef struct ort_backend {
   ort_api_t api;
-  OrtEnv *env;
+  OrtEnv *env;         /* the process's (never released) */
   OrtMemoryInfo *cpu;  /* CPU memory, for tensors over request buffers */
   OrtAllocator *alloc; /* the runtime's default allocator (not owned) */
   int64_t default_max_batch;
