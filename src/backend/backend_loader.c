@@ -73,13 +73,23 @@ void be_registry_deinit(be_registry_t *reg) {
   pthread_mutex_destroy(&reg->mu);
 }
 
-/* Triton backend names served by an inferd backend of another name */
+/* Backend names served by an inferd backend of another name: Triton's
+ * "libtorch", and "opencv" for the OpenCV DNN engine (libinferd_onnx.so). */
 static const char *map_name(const char *name) {
-  if (strcmp(name, "onnxruntime") == 0)
+  if (strcmp(name, "opencv") == 0)
     return "onnx";
   if (strcmp(name, "libtorch") == 0)
     return "pytorch";
   return name;
+}
+
+/* The backend that serves a name when its own library is not there:
+ * "onnxruntime" (ONNX Runtime, built only when the runtime was fetched) falls
+ * back to OpenCV DNN, so that ONNX models still load on such a build. */
+static const char *fallback_name(const char *name) {
+  if (strcmp(name, "onnxruntime") == 0)
+    return "onnx";
+  return NULL;
 }
 
 static bool is_file(const char *p) {
@@ -193,6 +203,20 @@ inferd_status_t *be_acquire(be_registry_t *reg, const char *name,
   char path[PATH_MAX];
   inferd_status_t *st =
       find_library(reg, lib, model_dir, version_dir, path, sizeof(path));
+  const char *alt = st ? fallback_name(lib) : NULL;
+  if (alt) {
+    inferd_status_t *st2 =
+        find_library(reg, alt, model_dir, version_dir, path, sizeof(path));
+    if (st2) {
+      inferd_status_free(st2);
+    } else {
+      LOG_INFO("backend \"%s\" is not built; \"%s\" serves the model", lib,
+               alt);
+      inferd_status_free(st);
+      st = NULL;
+      lib = alt;
+    }
+  }
   if (st)
     return st;
   pthread_mutex_lock(&reg->mu);
