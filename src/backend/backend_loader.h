@@ -51,7 +51,8 @@ void be_registry_deinit(be_registry_t *reg);
 /* Finds libinferd_<name>.so in <version_dir>/, <model_dir>/,
  * <backend_dir>/<name>/, <backend_dir>/ (first hit wins), loads it if not
  * loaded yet, checks the ABI and takes a reference. Triton backend names are
- * mapped to the inferd backend that serves them (onnxruntime → onnx). */
+ * mapped to the inferd backend that serves them ("onnxruntime" falls back
+ * to the OpenCV "onnx" backend only when ONNX Runtime was not built). */
 inferd_status_t *be_acquire(be_registry_t *reg, const char *name,
                             const char *model_dir, const char *version_dir,
                             be_backend_t **out);

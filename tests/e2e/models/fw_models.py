@@ -170,7 +170,7 @@ def onnx_mlp(name="onnx_mlp"):
     mod = mlp_module()
     return FwModel("model.onnx", _onnx_bytes(mod, torch.zeros(1, 16), ["x"],
                                              ["y"], True),
-                   config(name, "onnxruntime", [("x", "FP32", [16])],
+                   config(name, "onnx", [("x", "FP32", [16])],
                           [("y", "FP32", [4])], max_batch_size=16),
                    _eager(mod, ["x"], ["y"]))
 
@@ -190,7 +190,7 @@ def onnx_shared(name="onnx_shared"):
     mod = SharedWeights().eval()
     return FwModel("model.onnx", _onnx_bytes(mod, torch.zeros(1, 8), ["x"],
                                              ["y"], True),
-                   config(name, "onnxruntime", [("x", "FP32", [8])],
+                   config(name, "onnx", [("x", "FP32", [8])],
                           [("y", "FP32", [8])], max_batch_size=4),
                    _eager(mod, ["x"], ["y"]))
 
@@ -199,7 +199,7 @@ def onnx_resnet18(name="onnx_resnet18", count=1, params=None):
     mod = resnet18_module()
     return FwModel("model.onnx", _onnx_bytes(
         mod, torch.zeros(1, 3, 224, 224), ["input"], ["logits"], True),
-        config(name, "onnxruntime", [("input", "FP32", [3, 224, 224])],
+        config(name, "onnx", [("input", "FP32", [3, 224, 224])],
                [("logits", "FP32", [1000])], max_batch_size=8, count=count,
                params=params),
         _eager(mod, ["input"], ["logits"]))
