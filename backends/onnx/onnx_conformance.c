@@ -119,7 +119,7 @@ static int run_model(const char *dir, const onnx_graph_info_t *g,
                      const onnx_tensor_t *out, uint32_t n_out) {
   static char config[65536];
   snprintf(config, sizeof(config),
-           "name: \"conformance\"\nbackend: \"onnxruntime\"\n"
+           "name: \"conformance\"\nbackend: \"onnx\"\n"
            "max_batch_size: 0\n");
   for (uint32_t i = 0; i < n_in + n_out; i++) {
     bool o = i >= n_in;

@@ -68,7 +68,7 @@ static void stop(ic_repo_t *repo, inferd_server_t *s) {
 static void mlp_config(char *buf, size_t n, const char *name,
                        const char *in_name, const char *type, int count) {
   snprintf(buf, n,
-           "name: \"%s\"\nbackend: \"onnxruntime\"\nmax_batch_size: 16\n"
+           "name: \"%s\"\nbackend: \"onnx\"\nmax_batch_size: 16\n"
            "input [ { name: \"%s\" data_type: %s dims: [ 16 ] } ]\n"
            "output [ { name: \"y\" data_type: TYPE_FP32 dims: [ 4 ] } ]\n"
            "instance_group [ { count: %d kind: KIND_CPU } ]\n"
@@ -200,7 +200,7 @@ static void test_conversion(void) {
 
 static void test_identity_model(void) {
   const char *names[] = {"onnx_shared"},
-             *configs[] = {"name: \"onnx_shared\"\nbackend: \"onnxruntime\"\n"
+             *configs[] = {"name: \"onnx_shared\"\nbackend: \"onnx\"\n"
                            "max_batch_size: 4\n"
                            "input [ { name: \"x\" data_type: TYPE_FP32 "
                            "dims: [ 8 ] } ]\n"
@@ -235,7 +235,7 @@ static void test_identity_model(void) {
  * it from the graph (auto-complete is on by default). */
 static void test_autocomplete(void) {
   const char *names[] = {"noio"},
-             *configs[] = {"name: \"noio\"\nbackend: \"onnxruntime\"\n"},
+             *configs[] = {"name: \"noio\"\nbackend: \"onnx\"\n"},
              *srcs[] = {"onnx_mlp"};
   ic_repo_t *repo = NULL;
   inferd_server_t *s = NULL;
