@@ -162,8 +162,9 @@ typedef struct inferd_host_api {
   /* -- responses -- */
   inferd_status_t *(*response_new)(inferd_response_t **out,
                                    inferd_request_t *r);
-  /* Adds an output and returns its buffer (CPU memory, byte_size bytes,
-   * owned by the response). For BYTES, byte_size is the framed size. */
+  /* Adds an output and returns its buffer (host memory, byte_size bytes,
+   * owned by the response: the server's, or where the request's response
+   * allocator put it). For BYTES, byte_size is the framed size. */
   inferd_status_t *(*response_output)(inferd_response_t *resp, const char *name,
                                       inferd_datatype_t dt,
                                       const int64_t *shape, uint32_t n_dims,
@@ -208,6 +209,20 @@ typedef struct inferd_host_api {
    * model_config_json reflect it. Errors name the field. */
   inferd_status_t *(*model_set_config_json)(inferd_backend_model_t *m,
                                             const char *json);
+
+  /* ---- ABI 1.2 ---- */
+  /* response_output with the memory the backend writes best
+   * (preferred_type, preferred_device: a GPU backend asks for its device).
+   * The request's response allocator places the output (the frontend's or
+   * embedder's choice, e.g. a client's shared-memory region); *buffer is
+   * where the backend writes, in *mem_type / *device_id: the preferred
+   * memory when it could be had, else host memory (the server then copies
+   * once, at send, only because the two differ). */
+  inferd_status_t *(*response_output_memory)(
+      inferd_response_t *resp, const char *name, inferd_datatype_t dt,
+      const int64_t *shape, uint32_t n_dims, uint64_t byte_size,
+      inferd_memtype_t preferred_type, int64_t preferred_device, void **buffer,
+      inferd_memtype_t *mem_type, int64_t *device_id);
 } inferd_host_api_t;
 
 /* Table of the backend's hooks. */

@@ -99,7 +99,7 @@ typedef struct inferd_server_options {
    * modes. */
   const char *const *startup_models;
   size_t n_startup_models;
-  uint32_t repository_poll_secs; /* poll mode: rescan period; default 15 */
+  uint32_t repository_poll_secs;    /* poll mode: rescan period; default 15 */
   uint32_t model_load_thread_count; /* parallel loads; default 4 */
   /* how long an unload waits for the requests queued on a model version
    * before failing them with UNAVAILABLE; default 30 000 (executions that
@@ -294,11 +294,9 @@ inferd_server_model_unload_async(inferd_server_t *s, const char *name,
  * load_on_demand_timeout_ms passed first). *waiting false (and NULL
  * returned): nothing to wait for (the feature is off, the model is READY
  * already, or no repository has it): answer the original error. */
-INFERD_API inferd_status_t *
-inferd_server_model_load_on_demand_async(inferd_server_t *s, const char *name,
-                                         size_t name_len,
-                                         inferd_repository_cb cb, void *userp,
-                                         bool *waiting);
+INFERD_API inferd_status_t *inferd_server_model_load_on_demand_async(
+    inferd_server_t *s, const char *name, size_t name_len,
+    inferd_repository_cb cb, void *userp, bool *waiting);
 
 /* Blocking forms of the two calls above (for embedders and tests; never
  * call them from a callback or a frontend event loop). */
@@ -422,6 +420,29 @@ INFERD_API void inferd_request_set_callbacks(inferd_request_t *req,
                                              inferd_response_cb response_cb,
                                              inferd_release_cb release_cb,
                                              void *userp);
+/* Response allocator: decides where each output of the request's responses
+ * is written (the caller's own buffer, a shared-memory region, device
+ * memory). alloc is called from a server thread (the instance executing the
+ * request) once per output, with the output's name, its byte size and the
+ * memory the backend prefers; it returns the buffer and its actual memory
+ * type and device, or *buffer NULL (no error) to let the server allocate
+ * CPU memory as without an allocator. When the actual memory differs from
+ * what the backend can write, the server stages the output and copies it
+ * once, at send. release is called once per buffer alloc gave, when the
+ * response is freed or the output dropped (any thread). The allocator's
+ * userp and functions must stay valid until every response of the request
+ * is freed. An error from alloc fails that output (the backend sees it). */
+typedef inferd_status_t *(*inferd_output_alloc_fn)(
+    void *userp, const char *tensor_name, size_t byte_size,
+    inferd_memtype_t preferred_type, int64_t preferred_device, void **buffer,
+    void **buffer_userp, inferd_memtype_t *actual_type, int64_t *actual_device);
+typedef void (*inferd_output_release_fn)(void *userp, void *buffer,
+                                         void *buffer_userp, size_t byte_size,
+                                         inferd_memtype_t type, int64_t device);
+INFERD_API void inferd_request_set_response_allocator(
+    inferd_request_t *req, inferd_output_alloc_fn alloc,
+    inferd_output_release_fn release, void *userp);
+
 /* Marks the request cancelled; one still queued gets a CANCELLED response.
  * Thread-safe; may be called until the release callback. */
 INFERD_API void inferd_request_cancel(inferd_request_t *req);
@@ -457,6 +478,12 @@ INFERD_API void inferd_response_output(const inferd_response_t *r, size_t i,
                                        const char **name, inferd_datatype_t *dt,
                                        const int64_t **shape, size_t *n_dims,
                                        const void **base, size_t *byte_size);
+/* Where output i lives: memory type, device, and the buffer_userp its
+ * allocator gave (NULL for server-allocated CPU memory). */
+INFERD_API void inferd_response_output_memory(const inferd_response_t *r,
+                                              size_t i, inferd_memtype_t *type,
+                                              int64_t *device_id,
+                                              void **buffer_userp);
 INFERD_API size_t inferd_response_param_count(const inferd_response_t *r);
 /* *value is the NUL-terminated string itself for STRING, else it points to
  * an int64_t (INT), bool (BOOL) or double (DOUBLE). */

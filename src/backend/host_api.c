@@ -249,7 +249,26 @@ static inferd_status_t *h_response_output(inferd_response_t *resp,
                              "output \"%s\": invalid data type %d", name,
                              (int)dt);
   return core_response_add_output(resp, name, dt, shape, n_dims, byte_size,
-                                  buffer);
+                                  INFERD_MEM_CPU, 0, buffer, NULL, NULL);
+}
+static inferd_status_t *h_response_output_memory(
+    inferd_response_t *resp, const char *name, inferd_datatype_t dt,
+    const int64_t *shape, uint32_t n_dims, uint64_t byte_size,
+    inferd_memtype_t preferred_type, int64_t preferred_device, void **buffer,
+    inferd_memtype_t *mem_type, int64_t *device_id) {
+  if (dt <= INFERD_TYPE_INVALID || dt >= INFERD_TYPE_COUNT_)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "output \"%s\": invalid data type %d", name,
+                             (int)dt);
+  if (preferred_type != INFERD_MEM_CPU &&
+      preferred_type != INFERD_MEM_CPU_PINNED &&
+      preferred_type != INFERD_MEM_GPU)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "output \"%s\": invalid memory type %d", name,
+                             (int)preferred_type);
+  return core_response_add_output(resp, name, dt, shape, n_dims, byte_size,
+                                  preferred_type, preferred_device, buffer,
+                                  mem_type, device_id);
 }
 static inferd_status_t *h_set_string(inferd_response_t *r, const char *k,
                                      const char *v) {
@@ -378,4 +397,5 @@ const inferd_host_api_t be_host_api = {
     .instance_report_statistics = h_report_statistics,
     .instance_report_batch_statistics = h_report_batch_statistics,
     .model_set_config_json = h_model_set_config_json,
+    .response_output_memory = h_response_output_memory,
 };

@@ -306,6 +306,15 @@ void inferd_request_set_callbacks(inferd_request_t *req,
   req->userp = userp;
 }
 
+void inferd_request_set_response_allocator(inferd_request_t *req,
+                                           inferd_output_alloc_fn alloc,
+                                           inferd_output_release_fn release,
+                                           void *userp) {
+  req->out_alloc = alloc;
+  req->out_release = release;
+  req->out_userp = userp;
+}
+
 void inferd_request_cancel(inferd_request_t *req) {
   atomic_store(&req->cancelled, true);
   if (req->on_cancel)

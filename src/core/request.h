@@ -75,6 +75,9 @@ struct inferd_request {
   inferd_response_cb response_cb;
   inferd_release_cb release_cb;
   void *userp;
+  inferd_output_alloc_fn out_alloc; /* NULL: server CPU memory */
+  inferd_output_release_fn out_release;
+  void *out_userp;
 
   atomic_bool cancelled;
   bool final_sent; /* the FINAL response went out */
@@ -103,12 +106,25 @@ typedef struct core_output {
   char *name;
   inferd_datatype_t dt;
   uint32_t n_dims;
-  int64_t *shape;
-  void *data;
+  int64_t *shape; /* the output's block: shape, name, [data] */
+  void *data;     /* where the frontend reads the output */
   uint64_t byte_size;
+  inferd_memtype_t mem_type;
+  int64_t device_id;
+  void *buffer_userp; /* the allocator's, when it gave data */
+  bool external;      /* data is the allocator's: release it there */
+  /* the backend writes here when it cannot write where data is; copied
+   * into data once, at send (NULL: it writes data directly) */
+  void *staging;
+  inferd_memtype_t staging_type;
+  int64_t staging_device;
 } core_output_t;
 
 struct inferd_response {
+  /* the request's allocator, copied: a response may outlive its request */
+  inferd_output_alloc_fn out_alloc;
+  inferd_output_release_fn out_release;
+  void *out_userp;
   core_ref_t *model_ref;
   inferd_model_t *model;
   const char *model_name; /* borrowed from the model */
@@ -134,11 +150,18 @@ int32_t core_request_find_input(const inferd_request_t *r, const char *name,
 /* New response for r; takes a model reference. */
 inferd_status_t *core_response_alloc(inferd_request_t *r,
                                      inferd_response_t **out);
-inferd_status_t *core_response_add_output(inferd_response_t *resp,
-                                          const char *name,
-                                          inferd_datatype_t dt,
-                                          const int64_t *shape, uint32_t n_dims,
-                                          uint64_t byte_size, void **buffer);
+/* Adds an output. Without an allocator its buffer is CPU memory in the
+ * output's own block; with one, the allocator places it. preferred_* is
+ * the memory the backend writes best; *mem_type and *device_id (may be NULL)
+ * say where *buffer is (the backend's preference, or CPU when that cannot
+ * be had). */
+inferd_status_t *core_response_add_output(
+    inferd_response_t *resp, const char *name, inferd_datatype_t dt,
+    const int64_t *shape, uint32_t n_dims, uint64_t byte_size,
+    inferd_memtype_t preferred_type, int64_t preferred_device, void **buffer,
+    inferd_memtype_t *mem_type, int64_t *device_id);
+/* Copies staged outputs to where their allocator put them (at send). */
+inferd_status_t *core_response_commit_outputs(inferd_response_t *resp);
 inferd_status_t *core_response_set_param(inferd_response_t *resp,
                                          const char *key,
                                          inferd_param_type_t type,

@@ -1,12 +1,14 @@
 /*
  * response.c: inference responses. A response owns its output buffers (one
- * malloc each, handed to frontends without copying) and holds a model
- * reference so that it may outlive its request.
+ * malloc each, handed to frontends without copying) or, when the request
+ * has a response allocator, the allocator's buffers (released through it),
+ * and holds a model reference so that it may outlive its request.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/memory.h"
 #include "core/request.h"
 
 #define OOM() inferd_status_new(INFERD_NO_MEMORY, "out of memory")
@@ -18,6 +20,9 @@ inferd_status_t *core_response_alloc(inferd_request_t *r,
     return OOM();
   resp->model = r->model;
   resp->model_ref = r->model_ref;
+  resp->out_alloc = r->out_alloc;
+  resp->out_release = r->out_release;
+  resp->out_userp = r->out_userp;
   if (resp->model_ref)
     core_ref_acquire(resp->model_ref);
   resp->model_name = r->model_name ? r->model_name : "";
@@ -27,11 +32,51 @@ inferd_status_t *core_response_alloc(inferd_request_t *r,
   return NULL;
 }
 
-inferd_status_t *core_response_add_output(inferd_response_t *resp,
-                                          const char *name,
-                                          inferd_datatype_t dt,
-                                          const int64_t *shape, uint32_t n_dims,
-                                          uint64_t byte_size, void **buffer) {
+/* The allocator's buffer for o, or NULL (server memory). On success with a
+ * buffer the backend cannot write (another memory type), o->staging gets
+ * one it can. */
+static inferd_status_t *alloc_external(inferd_response_t *resp,
+                                       core_output_t *o,
+                                       inferd_memtype_t preferred_type,
+                                       int64_t preferred_device) {
+  void *buf = NULL, *bu = NULL;
+  inferd_memtype_t type = INFERD_MEM_CPU;
+  int64_t dev = 0;
+  inferd_status_t *st =
+      resp->out_alloc(resp->out_userp, o->name, (size_t)o->byte_size,
+                      preferred_type, preferred_device, &buf, &bu, &type, &dev);
+  if (st)
+    return inferd_status_prefix(st, "output \"%s\"", o->name);
+  if (!buf)
+    return NULL;
+  o->data = buf;
+  o->buffer_userp = bu;
+  o->mem_type = type;
+  o->device_id = dev;
+  o->external = true;
+  bool direct = (core_mem_is_host(type) && core_mem_is_host(preferred_type)) ||
+                (type == preferred_type && dev == preferred_device);
+  if (direct)
+    return NULL;
+  /* the backend writes host memory and the server copies it once at
+   * send (a device buffer given to a host backend, or the reverse) */
+  o->staging = malloc(o->byte_size ? o->byte_size : 1);
+  if (!o->staging) {
+    resp->out_release(resp->out_userp, buf, bu, (size_t)o->byte_size, type,
+                      dev);
+    o->external = false;
+    return OOM();
+  }
+  o->staging_type = INFERD_MEM_CPU;
+  o->staging_device = 0;
+  return NULL;
+}
+
+inferd_status_t *core_response_add_output(
+    inferd_response_t *resp, const char *name, inferd_datatype_t dt,
+    const int64_t *shape, uint32_t n_dims, uint64_t byte_size,
+    inferd_memtype_t preferred_type, int64_t preferred_device, void **buffer,
+    inferd_memtype_t *mem_type, int64_t *device_id) {
   for (uint32_t i = 0; i < resp->n_outputs; i++)
     if (strcmp(resp->outputs[i].name, name) == 0)
       return inferd_status_new(INFERD_INTERNAL,
@@ -44,8 +89,9 @@ inferd_status_t *core_response_add_output(inferd_response_t *resp,
     resp->outputs = p;
     resp->cap_outputs = nc;
   }
-  /* one block per output: shape, name, then the data at a 64-byte offset
-   * (frontends hand the data to the network layer as it is) */
+  /* one block per output: shape, name, then (server memory) the data at a
+   * 64-byte offset (frontends hand the data to the network layer as it
+   * is); an allocator's output keeps only shape and name here */
   size_t nlen = strlen(name);
   size_t head = sizeof(int64_t) * (n_dims + 1) + nlen + 1;
   head = (head + 63) & ~(size_t)63;
@@ -53,7 +99,9 @@ inferd_status_t *core_response_add_output(inferd_response_t *resp,
     return inferd_status_new(INFERD_INVALID_ARG,
                              "output \"%s\": %llu bytes is too large", name,
                              (unsigned long long)byte_size);
-  char *block = malloc(head + (byte_size ? byte_size : 1));
+  /* without an allocator (the common case) one malloc holds it all */
+  char *block = malloc(resp->out_alloc ? head
+                                       : head + (byte_size ? byte_size : 1));
   if (!block)
     return OOM();
   core_output_t o = {0};
@@ -62,22 +110,66 @@ inferd_status_t *core_response_add_output(inferd_response_t *resp,
     memcpy(o.shape, shape, sizeof(int64_t) * n_dims);
   o.name = (char *)(o.shape + n_dims + 1);
   memcpy(o.name, name, nlen + 1);
-  o.data = block + head;
   o.dt = dt;
   o.n_dims = n_dims;
   o.byte_size = byte_size;
+  o.mem_type = INFERD_MEM_CPU;
+  if (resp->out_alloc) {
+    inferd_status_t *st =
+        alloc_external(resp, &o, preferred_type, preferred_device);
+    if (st) {
+      free(block);
+      return st;
+    }
+  }
+  if (!o.external && resp->out_alloc) { /* declined: the data joins */
+    char *grown = realloc(block, head + (byte_size ? byte_size : 1));
+    if (!grown) {
+      free(block);
+      return OOM();
+    }
+    block = grown;
+    o.shape = (int64_t *)block;
+    o.name = (char *)(o.shape + n_dims + 1);
+  }
+  if (!o.external)
+    o.data = block + head;
   resp->outputs[resp->n_outputs++] = o;
-  *buffer = o.data;
+  *buffer = o.staging ? o.staging : o.data;
+  if (mem_type)
+    *mem_type = o.staging ? o.staging_type : o.mem_type;
+  if (device_id)
+    *device_id = o.staging ? o.staging_device : o.device_id;
   return NULL;
 }
 
-static void output_free(core_output_t *o) {
-  free(o->shape); /* the block holds the name and the data too */
+inferd_status_t *core_response_commit_outputs(inferd_response_t *resp) {
+  for (uint32_t i = 0; i < resp->n_outputs; i++) {
+    core_output_t *o = &resp->outputs[i];
+    if (!o->staging)
+      continue;
+    inferd_status_t *st = core_memory_copy(
+        o->data, o->mem_type, o->device_id, o->staging, o->staging_type,
+        o->staging_device, (size_t)o->byte_size);
+    if (st)
+      return inferd_status_prefix(st, "output \"%s\"", o->name);
+    free(o->staging);
+    o->staging = NULL;
+  }
+  return NULL;
+}
+
+static void output_free(inferd_response_t *resp, core_output_t *o) {
+  if (o->external && resp->out_release)
+    resp->out_release(resp->out_userp, o->data, o->buffer_userp,
+                      (size_t)o->byte_size, o->mem_type, o->device_id);
+  free(o->staging);
+  free(o->shape); /* the block holds the name (and server data) too */
 }
 
 void core_response_drop_outputs(inferd_response_t *resp) {
   for (uint32_t i = 0; i < resp->n_outputs; i++)
-    output_free(&resp->outputs[i]);
+    output_free(resp, &resp->outputs[i]);
   resp->n_outputs = 0;
 }
 
@@ -140,7 +232,7 @@ void core_response_filter_outputs(inferd_response_t *resp,
     if (want)
       resp->outputs[k++] = resp->outputs[i];
     else
-      output_free(&resp->outputs[i]);
+      output_free(resp, &resp->outputs[i]);
   }
   resp->n_outputs = k;
 }
@@ -178,6 +270,18 @@ void inferd_response_output(const inferd_response_t *r, size_t i,
     *base = o->data;
   if (byte_size)
     *byte_size = o->byte_size;
+}
+
+void inferd_response_output_memory(const inferd_response_t *r, size_t i,
+                                   inferd_memtype_t *type, int64_t *device_id,
+                                   void **buffer_userp) {
+  const core_output_t *o = &r->outputs[i];
+  if (type)
+    *type = o->mem_type;
+  if (device_id)
+    *device_id = o->device_id;
+  if (buffer_userp)
+    *buffer_userp = o->external ? o->buffer_userp : NULL;
 }
 
 size_t inferd_response_param_count(const inferd_response_t *r) {

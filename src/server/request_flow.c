@@ -60,6 +60,8 @@ static void response_send(inferd_response_t *resp, uint32_t flags) {
     inferd_response_free(resp);
     return;
   }
+  if (!resp->error)
+    resp->error = core_response_commit_outputs(resp); /* staged copies */
   if (resp->error) {
     core_response_drop_outputs(resp); /* an error response has no outputs */
   } else {
