@@ -32,6 +32,9 @@ enum opt_id {
   OPT_REPOSITORY_POLL_SECS,
   OPT_MODEL_LOAD_THREAD_COUNT,
   OPT_MODEL_UNLOAD_TIMEOUT_MS,
+  OPT_MODEL_LOAD_ON_DEMAND,
+  OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS,
+  OPT_MODEL_MEMORY_BUDGET,
   OPT_ALLOW_HTTP,
   OPT_HTTP_PORT,
   OPT_HTTP_ADDRESS,
@@ -65,6 +68,7 @@ enum opt_kind {
   K_BOOL,   /* true/false...; a bare flag means true */
   K_INT,    /* integer in [min, max] */
   K_CHOICE, /* one of `choices` (case-insensitive) */
+  K_BYTES,  /* byte count, optional K/M/G/Ki/Mi/Gi suffix */
   K_NONE,   /* takes no value */
 };
 
@@ -102,6 +106,19 @@ static const opt_def_t opts[] = {
      UINT32_MAX, NULL, "<ms>",
      "inferd extension: how long an unload lets queued requests wait before "
      "failing them (started executions always finish)"},
+    {"model-load-on-demand", OPT_MODEL_LOAD_ON_DEMAND, K_BOOL, 0, 0, NULL,
+     "<bool>",
+     "inferd extension, explicit mode: an infer, metadata or config request "
+     "for a model that is not loaded loads it and waits for it"},
+    {"model-load-on-demand-timeout-ms", OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS,
+     K_INT, 1, UINT32_MAX, NULL, "<ms>",
+     "inferd extension: how long a request waits for its model's load on "
+     "demand"},
+    {"model-memory-budget", OPT_MODEL_MEMORY_BUDGET, K_BYTES, 0, 0, NULL,
+     "<bytes>",
+     "inferd extension, explicit mode: memory for loaded models (suffixes "
+     "K/M/G = 10^3/10^6/10^9, Ki/Mi/Gi = 2^10/2^20/2^30; 0 = no limit); a "
+     "load evicts the least recently used idle, unpinned models to fit"},
     {"model-config-name", OPT_MODEL_CONFIG_NAME, K_PATH, 0, 0, NULL, "<name>",
      "use <model>/configs/<name>.pbtxt instead of config.pbtxt when present"},
     {"strict-model-config", OPT_STRICT_MODEL_CONFIG, K_BOOL, 0, 0, NULL,
@@ -318,6 +335,37 @@ static bool parse_int(const char *v, int64_t min, int64_t max, int64_t *out) {
   return true;
 }
 
+/* Byte count: decimal digits and an optional suffix K, M, G (powers of 10)
+ * or Ki, Mi, Gi (powers of 2); no sign, no spaces, no overflow. */
+static bool parse_bytes(const char *v, uint64_t *out) {
+  static const struct {
+    const char *suffix;
+    uint64_t mult;
+  } units[] = {{"", 1},
+               {"K", 1000},
+               {"M", 1000 * 1000},
+               {"G", 1000 * 1000 * 1000},
+               {"Ki", (uint64_t)1 << 10},
+               {"Mi", (uint64_t)1 << 20},
+               {"Gi", (uint64_t)1 << 30}};
+  if (!isdigit((unsigned char)v[0]))
+    return false;
+  errno = 0;
+  char *end = NULL;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno == ERANGE)
+    return false;
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (strcmp(end, units[i].suffix) != 0)
+      continue;
+    if (x > UINT64_MAX / units[i].mult)
+      return false;
+    *out = (uint64_t)x * units[i].mult;
+    return true;
+  }
+  return false;
+}
+
 /* Appends s to the owned array *arr of *n borrowed strings. */
 static inferd_status_t *append(const char ***arr, size_t *n, const char *s) {
   const char **r = realloc(*arr, (*n + 1) * sizeof(*r));
@@ -331,6 +379,7 @@ static inferd_status_t *append(const char ***arr, size_t *n, const char *s) {
 /* Applies one flag whose value (NULL for K_NONE) has been found. */
 static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   int64_t n = 0;
+  uint64_t bytes = 0;
   int b = 0;
   int choice = 0;
   char expect[96];
@@ -353,6 +402,13 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
                "an integer from %" PRId64 " to %" PRId64, d->min, d->max);
       return bad_value(d, v, expect);
     }
+    break;
+  case K_BYTES:
+    if (!parse_bytes(v, &bytes))
+      return bad_value(d, v,
+                       "a byte count: an integer with an optional suffix K, "
+                       "M, G (10^3, 10^6, 10^9), Ki, Mi or Gi (2^10, 2^20, "
+                       "2^30)");
     break;
   case K_CHOICE:
     for (choice = 0; d->choices[choice]; choice++)
@@ -385,6 +441,15 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
     break;
   case OPT_MODEL_UNLOAD_TIMEOUT_MS:
     c->server.model_unload_timeout_ms = (uint32_t)n;
+    break;
+  case OPT_MODEL_LOAD_ON_DEMAND:
+    c->server.load_on_demand = b;
+    break;
+  case OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS:
+    c->server.load_on_demand_timeout_ms = (uint32_t)n;
+    break;
+  case OPT_MODEL_MEMORY_BUDGET:
+    c->server.memory_budget_bytes = bytes;
     break;
   case OPT_MODEL_CONTROL_MODE:
     c->server.model_control_mode = choice == 0   ? INFERD_CONTROL_NONE
@@ -578,6 +643,20 @@ inferd_status_t *cmdline_parse(cmdline_t *c, int argc, char **argv) {
         "--load-model requires --model-control-mode=explicit (the mode is "
         "\"%s\")",
         cmdline_control_mode_name(c->server.model_control_mode));
+  if (c->server.load_on_demand &&
+      c->server.model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(
+        INFERD_INVALID_ARG,
+        "--model-load-on-demand requires --model-control-mode=explicit (the "
+        "mode is \"%s\")",
+        cmdline_control_mode_name(c->server.model_control_mode));
+  if (c->server.memory_budget_bytes > 0 &&
+      c->server.model_control_mode != INFERD_CONTROL_EXPLICIT)
+    return inferd_status_new(
+        INFERD_INVALID_ARG,
+        "--model-memory-budget requires --model-control-mode=explicit (the "
+        "mode is \"%s\")",
+        cmdline_control_mode_name(c->server.model_control_mode));
   for (size_t i = 0; i < c->n_startup_models; i++)
     if (strcmp(c->startup_models[i], "*") == 0 && c->n_startup_models > 1)
       return inferd_status_new(INFERD_INVALID_ARG,
@@ -633,6 +712,19 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
     return;
   case OPT_MODEL_UNLOAD_TIMEOUT_MS:
     snprintf(buf, n, "%" PRIu32, c->server.model_unload_timeout_ms);
+    return;
+  case OPT_MODEL_LOAD_ON_DEMAND:
+    s = c->server.load_on_demand ? "true" : "false";
+    break;
+  case OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS:
+    snprintf(buf, n, "%" PRIu32, c->server.load_on_demand_timeout_ms);
+    return;
+  case OPT_MODEL_MEMORY_BUDGET:
+    if (c->server.memory_budget_bytes == 0) {
+      s = "0 (no limit)";
+      break;
+    }
+    snprintf(buf, n, "%" PRIu64, c->server.memory_budget_bytes);
     return;
   case OPT_ALLOW_HTTP:
     s = c->allow_http ? "true" : "false";

@@ -68,6 +68,8 @@ void cmdline_init(cmdline_t *c, const http_options_t *http_defaults);
  * unless --help or --version is given. --load-model may repeat; it needs
  * --model-control-mode=explicit (checked after every flag, so the order does
  * not matter), and "*" must then be the only one.
+ * --model-load-on-demand=true and a non-zero --model-memory-budget (a byte
+ * count with an optional K/M/G or Ki/Mi/Gi suffix) need explicit mode too.
  *
  * Errors: INVALID_ARG with one line naming the flag and the value, e.g.
  *   --http-port: invalid value "70000": expected an integer from 0 to 65535

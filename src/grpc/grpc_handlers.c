@@ -2,7 +2,8 @@
  * grpc_handlers.c: the unary RPCs other than ModelInfer. Each decodes its
  * request with protobuf-c, answers what the HTTP frontend answers for the
  * same operation (reference §1.3-§1.5, §1.10, §1.12, §1.15) and packs the
- * reply; repository load/unload reply later, from the server's callback.
+ * reply; repository load/unload reply later, from the server's callback, and
+ * so do ModelMetadata and ModelConfig when their model is loaded on demand.
  * Features the server does not have (shared memory, trace) answer UNIMPLEMENTED
  * with a message saying so.
  */
@@ -105,26 +106,19 @@ static void tensor_meta(Inference__ModelMetadataResponse__TensorMetadata *t,
   t->n_shape = k;
 }
 
-static inferd_status_t *model_metadata(grpc_frontend_t *fe, const uint8_t *req,
-                                       size_t len, grpc_fe_buf_t *reply) {
-  UNPACK(Inference__ModelMetadataRequest,
-         inference__model_metadata_request__descriptor, in);
-  inferd_model_t *m;
-  inferd_status_t *st = acquire(fe, in->name, in->version, &m);
-  bool explicit_version = in->version && *in->version;
-  FREE_MSG(in);
-  if (st)
-    return st;
+/* ModelMetadataResponse of m (borrowed) into reply. */
+static inferd_status_t *metadata_pack(grpc_frontend_t *fe, inferd_model_t *m,
+                                      bool explicit_version,
+                                      grpc_fe_buf_t *reply) {
+  inferd_status_t *st = NULL;
   int64_t *versions = NULL;
   size_t n_versions = 0;
   if (!explicit_version) {
     const char *name = inferd_model_name(m);
     st = inferd_server_model_ready_versions(fe->server, name, strlen(name),
                                             &versions, &n_versions);
-    if (st) {
-      inferd_model_release(m);
+    if (st)
       return st;
-    }
   }
   if (n_versions == 0) { /* explicit version, or it went away meanwhile */
     free(versions);
@@ -183,25 +177,126 @@ static inferd_status_t *model_metadata(grpc_frontend_t *fe, const uint8_t *req,
   for (size_t i = 0; shapes && i < ni + no; i++)
     free(shapes[i]);
   free(shapes), free(tp), free(tm), free(vp), free(vs), free(versions);
-  inferd_model_release(m);
   return st;
 }
 
-static inferd_status_t *model_config(grpc_frontend_t *fe, const uint8_t *req,
-                                     size_t len, grpc_fe_buf_t *reply) {
-  UNPACK(Inference__ModelConfigRequest,
-         inference__model_config_request__descriptor, in);
-  inferd_model_t *m;
-  inferd_status_t *st = acquire(fe, in->name, in->version, &m);
-  FREE_MSG(in);
-  if (st)
-    return st;
+/* ModelConfigResponse of m (borrowed) into reply. */
+static inferd_status_t *config_pack(inferd_model_t *m, grpc_fe_buf_t *reply) {
   Inference__ModelConfigResponse r = INFERENCE__MODEL_CONFIG_RESPONSE__INIT;
   /* borrowed until release; packing only reads it */
   r.config = (Inference__ModelConfig *)inferd_model_config_message(m);
-  st = grpc_fe_pack(&r.base, reply);
-  inferd_model_release(m);
-  return st;
+  return grpc_fe_pack(&r.base, reply);
+}
+
+/* ---- ModelMetadata and ModelConfig -----------------------------------------
+ * Answered at once when the model is READY. When it is not, the server may
+ * load it on demand (issue 9): the decoded request then waits in an info_op
+ * and the server's callback answers, after a second acquire (never a
+ * second wait), so no completion-queue thread waits for a load. */
+
+typedef struct info_op {
+  grpc_frontend_t *fe;
+  grpc_call *call;
+  bool config;
+  ProtobufCMessage *in; /* the decoded request; name points into it */
+  const char *name;
+  int64_t version;
+  bool explicit_version;
+} info_op_t;
+
+static void info_op_free(info_op_t *op) {
+  if (op->in)
+    protobuf_c_message_free_unpacked(op->in, NULL);
+  free(op);
+}
+
+/* Replies to op with m (acquired, released here) or st (taken); frees op. */
+static void info_answer(info_op_t *op, inferd_model_t *m, inferd_status_t *st) {
+  grpc_fe_buf_t b = {0};
+  if (!st) {
+    st = op->config ? config_pack(m, &b)
+                    : metadata_pack(op->fe, m, op->explicit_version, &b);
+    inferd_model_release(m);
+  }
+  grpc_byte_buffer *bb = NULL;
+  if (!st) {
+    grpc_slice sl = grpc_slice_new(b.data, b.len, free);
+    bb = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+  } else {
+    free(b.data);
+  }
+  grpc_fe_reply(op->call, bb, st);
+  info_op_free(op);
+}
+
+/* The server's callback of a load on demand (a repository thread). */
+static void info_loaded_cb(inferd_status_t *st, void *userp) {
+  info_op_t *op = userp;
+  grpc_frontend_t *fe = op->fe;
+  inferd_model_t *m = NULL;
+  if (!st)
+    st = inferd_server_model_acquire(fe->server, op->name, strlen(op->name),
+                                     op->version, &m);
+  info_answer(op, m, st);
+  grpc_fe_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
+}
+
+void grpc_fe_model_info_start(grpc_frontend_t *fe, grpc_call *call, bool config,
+                              const uint8_t *req, size_t len) {
+  info_op_t *op = calloc(1, sizeof(*op));
+  if (!op) {
+    grpc_fe_reply(call, NULL,
+                  inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
+    return;
+  }
+  op->fe = fe;
+  op->call = call;
+  op->config = config;
+  const ProtobufCMessageDescriptor *d =
+      config ? &inference__model_config_request__descriptor
+             : &inference__model_metadata_request__descriptor;
+  op->in = protobuf_c_message_unpack(d, NULL, len, req);
+  if (!op->in) {
+    info_answer(op, NULL,
+                inferd_status_new(INFERD_INVALID_ARG,
+                                  "malformed %s: protobuf decoding failed",
+                                  d->name));
+    return;
+  }
+  const char *version;
+  if (config) {
+    const Inference__ModelConfigRequest *in = (const void *)op->in;
+    op->name = in->name, version = in->version;
+  } else {
+    const Inference__ModelMetadataRequest *in = (const void *)op->in;
+    op->name = in->name, version = in->version;
+  }
+  op->explicit_version = version && *version;
+  inferd_status_t *st = grpc_fe_parse_version(version, &op->version);
+  if (st) {
+    info_answer(op, NULL, st);
+    return;
+  }
+  inferd_model_t *m = NULL;
+  st = inferd_server_model_acquire(fe->server, op->name, strlen(op->name),
+                                   op->version, &m);
+  if (st) { /* not READY: only now is a load on demand considered */
+    grpc_fe_ops_add(fe, 1);
+    bool waiting = false;
+    inferd_status_t *e = inferd_server_model_load_on_demand_async(
+        fe->server, op->name, strlen(op->name), info_loaded_cb, op, &waiting);
+    if (!e && waiting) { /* op belongs to the callback, maybe running */
+      inferd_status_free(st);
+      return;
+    }
+    grpc_fe_ops_add(fe, -1);
+    if (e) {
+      inferd_status_free(st);
+      st = e;
+    }
+  }
+  info_answer(op, m, st);
 }
 
 static inferd_status_t *unsupported(const char *what) {
@@ -273,6 +368,8 @@ static inferd_status_t *model_statistics(grpc_frontend_t *fe,
     Inference__ModelStatistics m;
     Inference__InferStatistics is;
     Inference__StatisticDuration d[8];
+    Inference__MemoryUsage mu; /* measured memory (issue 9), when known */
+    Inference__MemoryUsage *mup;
     char version[24];
   } block_t;
   block_t *b = calloc(n ? n : 1, sizeof(*b));
@@ -314,6 +411,15 @@ static inferd_status_t *model_statistics(grpc_frontend_t *fe,
       x->is.cache_hit = &x->d[6];
       x->is.cache_miss = &x->d[7];
       x->m.inference_stats = &x->is;
+      if (ms[i].memory_bytes > 0) {
+        inference__memory_usage__init(&x->mu);
+        x->mu.type = "CPU";
+        x->mu.id = 0;
+        x->mu.byte_size = ms[i].memory_bytes;
+        x->mup = &x->mu;
+        x->m.memory_usage = &x->mup;
+        x->m.n_memory_usage = 1;
+      }
       x->m.batch_stats = &bp[k];
       x->m.n_batch_stats = ms[i].n_batch;
       for (size_t j = 0; j < ms[i].n_batch; j++, k++) {
@@ -404,7 +510,7 @@ static void repo_op_free(repo_op_t *op) {
   free(op);
 }
 
-static void repo_ops_add(grpc_frontend_t *fe, int d) {
+void grpc_fe_ops_add(grpc_frontend_t *fe, int d) {
   pthread_mutex_lock(&fe->mu);
   fe->n_repo_ops += (size_t)d; /* d is +1 or -1 */
   if (fe->n_repo_ops == 0)
@@ -511,6 +617,14 @@ static inferd_status_t *load_request(repo_op_t *op, const uint8_t *req,
                                  repo_choice_name(c));
       op->opts.config_json = v->string_param;
       op->opts.config_json_len = strlen(v->string_param);
+    } else if (strcmp(k, "pinned") == 0) {
+      if (c !=
+          INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM)
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "load parameter \"pinned\": expected "
+                                 "bool_param, got %s",
+                                 repo_choice_name(c));
+      op->opts.pinned = v->bool_param;
     } else if (strncmp(k, "file:", 5) == 0) {
       if (c !=
           INFERENCE__MODEL_REPOSITORY_PARAMETER__PARAMETER_CHOICE_BYTES_PARAM)
@@ -591,7 +705,7 @@ static void repo_cb(inferd_status_t *st, void *userp) {
   }
   grpc_fe_reply(op->call, bb, st);
   repo_op_free(op);
-  repo_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
+  grpc_fe_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
 }
 
 void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
@@ -612,7 +726,7 @@ void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
       load ? load_request(op, req, len, &name, &name_len)
            : unload_request(op, req, len, &name, &name_len, &dependents);
   if (!st) {
-    repo_ops_add(fe, 1);
+    grpc_fe_ops_add(fe, 1);
     /* from a successful call on, op belongs to repo_cb, which may already
      * be running */
     st = load ? inferd_server_model_load_async(fe->server, name, name_len,
@@ -621,7 +735,7 @@ void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
                                                  dependents, repo_cb, op);
     if (!st)
       return;
-    repo_ops_add(fe, -1);
+    grpc_fe_ops_add(fe, -1);
   }
   grpc_fe_reply(call, NULL, st);
   repo_op_free(op);
@@ -778,10 +892,6 @@ grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m) {
     return model_ready;
   case GRPC_FE_SERVER_METADATA:
     return server_metadata;
-  case GRPC_FE_MODEL_METADATA:
-    return model_metadata;
-  case GRPC_FE_MODEL_CONFIG:
-    return model_config;
   case GRPC_FE_MODEL_STATISTICS:
     return model_statistics;
   case GRPC_FE_REPOSITORY_INDEX:

@@ -15,6 +15,13 @@
  * order they complete. The status is sent when the client has half-closed,
  * no request is in flight and the queue is empty.
  *
+ * Load on demand (issue 9): only when a request's model is not READY
+ * (inferd_server_model_acquire failed) does the job ask the server to load
+ * it; while it waits nothing is blocked (the job holds a reference to its
+ * call or stream and counts in grpc_fe_ops_add), and the server's callback
+ * builds and submits the request, or answers the load's error. A second
+ * acquire failure is answered, never waited for again.
+ *
  * Locking: each call/stream has a mutex guarding its flags, counts and queue;
  * gRPC batches are started while holding it (start_batch does not call back
  * synchronously).
@@ -28,10 +35,12 @@ typedef struct job job_t;
 
 typedef struct unary {
   grpc_fe_tag_t close_tag, send_tag;
+  grpc_frontend_t *fe;
   grpc_call *call;
   pthread_mutex_t mu;
-  int refs; /* close batch, send batch, request */
+  int refs; /* close batch, send batch, request, wait for a load */
   int cancelled;
+  bool closed; /* the close batch completed: cancelled is valid */
   bool replied, released;
   job_t *job;
   grpc_byte_buffer *out;
@@ -53,6 +62,7 @@ typedef struct stream {
   wq_item_t *head, *tail;
   grpc_byte_buffer *writing_bb;
   bool writing, md_sent, reads_done, status_started, broken;
+  size_t n_waiting;       /* jobs waiting for a load on demand (not in jobs) */
   bool error_as_status;   /* client sent triton_grpc_error: true */
   inferd_status_t *error; /* first error when error_as_status */
   int cancelled;
@@ -73,6 +83,7 @@ struct job {
   void **bufs; /* converted typed contents */
   size_t n_bufs;
   bool empty_final; /* triton_enable_empty_final_response */
+  int64_t version;  /* requested model version, -1 for the policy's */
 };
 
 static void job_free(job_t *j) {
@@ -466,8 +477,8 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
   return NULL;
 }
 
-/* Decodes j->bb and builds j->req (not yet submitted). */
-static inferd_status_t *job_build(grpc_frontend_t *fe, job_t *j, bool stream) {
+/* Decodes j->bb (the header, and where the raw inputs lie). */
+static inferd_status_t *job_decode(job_t *j) {
   if (!grpc_byte_buffer_reader_init(&j->rd, j->bb))
     return inferd_status_new(INFERD_INVALID_ARG,
                              "cannot read the request message (bad "
@@ -491,16 +502,21 @@ static inferd_status_t *job_build(grpc_frontend_t *fe, job_t *j, bool stream) {
   inferd_status_t *st = grpc_fe_infer_msg_parse(&j->msg, j->segs, n);
   if (st)
     return st;
+  return grpc_fe_parse_version(j->msg.hdr->model_version, &j->version);
+}
+
+/* Builds j->req (not yet submitted) from the decoded j. *not_ready: the
+ * model version could not be acquired (the error returned). */
+static inferd_status_t *job_request(grpc_frontend_t *fe, job_t *j, bool stream,
+                                    bool *not_ready) {
   const Inference__ModelInferRequest *h = j->msg.hdr;
-  int64_t version;
-  st = grpc_fe_parse_version(h->model_version, &version);
-  if (st)
-    return st;
   inferd_model_t *m;
-  st = inferd_server_model_acquire(fe->server, h->model_name,
-                                   strlen(h->model_name), version, &m);
-  if (st)
+  inferd_status_t *st = inferd_server_model_acquire(
+      fe->server, h->model_name, strlen(h->model_name), j->version, &m);
+  if (st) {
+    *not_ready = true;
     return st;
+  }
   if (!stream && inferd_model_is_decoupled(m)) {
     inferd_model_release(m);
     return inferd_status_new(INFERD_UNSUPPORTED,
@@ -518,6 +534,38 @@ static inferd_status_t *job_build(grpc_frontend_t *fe, job_t *j, bool stream) {
   if (!st)
     st = set_inputs(j, j->req, h->model_name);
   return st;
+}
+
+/* Decodes j->bb and builds j->req (not yet submitted). */
+static inferd_status_t *job_build(grpc_frontend_t *fe, job_t *j, bool stream,
+                                  bool *not_ready) {
+  *not_ready = false;
+  inferd_status_t *st = job_decode(j);
+  return st ? st : job_request(fe, j, stream, not_ready);
+}
+
+/* Asks the server to load j's model on demand, with cb(userp) to run when
+ * it has finished. True: the server waits for a load and cb will run; *st
+ * (the acquire failure) is freed. False: cb will not run; *st is what to
+ * answer (the acquire failure, or the server's error). */
+static bool job_wait_model(grpc_frontend_t *fe, job_t *j, inferd_status_t **st,
+                           inferd_repository_cb cb, void *userp) {
+  const char *name = j->msg.hdr->model_name;
+  grpc_fe_ops_add(fe, 1);
+  bool waiting = false;
+  inferd_status_t *e = inferd_server_model_load_on_demand_async(
+      fe->server, name, strlen(name), cb, userp, &waiting);
+  if (!e && waiting) {
+    inferd_status_free(*st);
+    *st = NULL;
+    return true;
+  }
+  grpc_fe_ops_add(fe, -1);
+  if (e) {
+    inferd_status_free(*st);
+    *st = e;
+  }
+  return false;
 }
 
 /* ---- unary ModelInfer
@@ -542,6 +590,7 @@ static void unary_close_done(grpc_fe_tag_t *t, bool ok) {
   (void)ok;
   unary_t *u = (unary_t *)((char *)t - offsetof(unary_t, close_tag));
   pthread_mutex_lock(&u->mu);
+  u->closed = true;
   if (u->cancelled && !u->released && u->job && u->job->req)
     inferd_request_cancel(u->job->req);
   unary_unref_locked(u);
@@ -630,6 +679,52 @@ static void unary_release_cb(inferd_request_t *req, void *userp) {
   unary_unref_locked(u);
 }
 
+/* Submits u's built request, or answers st (taken); then drops the
+ * caller's reference to u. No lock held on entry: a successful
+ * infer_async may call back at once. */
+static void unary_submit(grpc_frontend_t *fe, unary_t *u, inferd_status_t *st) {
+  job_t *j = u->job;
+  if (!st) {
+    inferd_request_set_callbacks(j->req, unary_response_cb, unary_release_cb,
+                                 u);
+    pthread_mutex_lock(&u->mu);
+    u->refs++; /* the request, until release */
+    pthread_mutex_unlock(&u->mu);
+    st = inferd_server_infer_async(fe->server, j->req);
+    if (st) {
+      pthread_mutex_lock(&u->mu);
+      u->refs--;
+      pthread_mutex_unlock(&u->mu);
+    }
+  }
+  pthread_mutex_lock(&u->mu);
+  if (st)
+    unary_send_locked(u, NULL, st);
+  unary_unref_locked(u);
+}
+
+/* The server's callback of a load on demand (a repository thread): builds
+ * and submits the request, unless the load failed or the client went away
+ * meanwhile. Holds the wait's reference to u. */
+static void unary_loaded_cb(inferd_status_t *st, void *userp) {
+  unary_t *u = userp;
+  grpc_frontend_t *fe = u->fe;
+  if (!st) {
+    pthread_mutex_lock(&u->mu);
+    bool gone = u->closed && u->cancelled;
+    pthread_mutex_unlock(&u->mu);
+    if (gone)
+      st = inferd_status_new(INFERD_CANCELLED,
+                             "the call was cancelled while its model was "
+                             "loading");
+  }
+  bool not_ready = false;
+  if (!st) /* a second failure is answered: not_ready is not looked at */
+    st = job_request(fe, u->job, false, &not_ready);
+  unary_submit(fe, u, st);
+  grpc_fe_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
+}
+
 void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
                          grpc_byte_buffer *payload) {
   unary_t *u = calloc(1, sizeof(*u));
@@ -644,6 +739,7 @@ void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
   }
   u->close_tag.fn = unary_close_done;
   u->send_tag.fn = unary_send_done;
+  u->fe = fe;
   u->call = call;
   u->details = grpc_empty_slice();
   u->job = j;
@@ -663,27 +759,25 @@ void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
   pthread_mutex_unlock(&u->mu);
 
   /* no lock held from here: a successful infer_async may call back at once */
+  bool not_ready = false;
   inferd_status_t *st =
-      payload ? job_build(fe, j, false)
+      payload ? job_build(fe, j, false, &not_ready)
               : inferd_status_new(INFERD_INVALID_ARG,
                                   "ModelInfer: no request message");
-  if (!st) {
-    inferd_request_set_callbacks(j->req, unary_response_cb, unary_release_cb,
-                                 u);
+  if (st && not_ready) {
     pthread_mutex_lock(&u->mu);
-    u->refs++; /* the request, until release */
+    u->refs++; /* the wait, until unary_loaded_cb */
     pthread_mutex_unlock(&u->mu);
-    st = inferd_server_infer_async(fe->server, j->req);
-    if (st) {
+    if (job_wait_model(fe, j, &st, unary_loaded_cb, u)) {
       pthread_mutex_lock(&u->mu);
-      u->refs--;
-      pthread_mutex_unlock(&u->mu);
+      unary_unref_locked(u); /* this function's */
+      return;
     }
+    pthread_mutex_lock(&u->mu);
+    u->refs--;
+    pthread_mutex_unlock(&u->mu);
   }
-  pthread_mutex_lock(&u->mu);
-  if (st)
-    unary_send_locked(u, NULL, st);
-  unary_unref_locked(u);
+  unary_submit(fe, u, st);
 }
 
 /* ---- ModelStreamInfer
@@ -717,7 +811,7 @@ static void stream_write_next_locked(stream_t *s);
 /* sends the final status once the client is done and nothing is pending */
 static void stream_maybe_finish_locked(stream_t *s) {
   if (s->status_started || s->broken || !s->reads_done || s->jobs ||
-      s->writing || s->head)
+      s->n_waiting || s->writing || s->head)
     return;
   s->status_started = true;
   grpc_op ops[2];
@@ -897,31 +991,14 @@ static void stream_release_cb(inferd_request_t *req, void *userp) {
 
 static void stream_read_next_locked(stream_t *s);
 
-static void stream_read_done(grpc_fe_tag_t *t, bool ok) {
-  stream_t *s = (stream_t *)((char *)t - offsetof(stream_t, read_tag));
-  grpc_byte_buffer *bb = s->recv;
-  s->recv = NULL;
-  if (!ok || !bb) { /* half-close or broken call */
-    if (bb)
-      grpc_byte_buffer_destroy(bb);
-    pthread_mutex_lock(&s->mu);
-    s->reads_done = true;
-    stream_maybe_finish_locked(s);
-    stream_unref_locked(s);
-    return;
-  }
-  job_t *j = calloc(1, sizeof(*j));
-  inferd_status_t *st;
-  if (!j) {
-    grpc_byte_buffer_destroy(bb);
-    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
-  } else {
-    j->st = s;
-    j->bb = bb;
-    st = job_build(s->fe, j, true);
-  }
+/* Submits j (built with status st, taken) on s, or reports st on the stream
+ * and frees j. late: j waited for a load on demand, so a closed read side is
+ * no reason to refuse it, only an error or a broken call is. Returns with
+ * s->mu held. */
+static void stream_submit(stream_t *s, job_t *j, inferd_status_t *st,
+                          bool late) {
   pthread_mutex_lock(&s->mu);
-  if (!st && s->reads_done) /* an earlier error closed the stream */
+  if (!st && (late ? s->broken || s->error : s->reads_done))
     st = inferd_status_new(INFERD_CANCELLED, "stream is closing");
   if (!st) {
     inferd_request_set_callbacks(j->req, stream_response_cb, stream_release_cb,
@@ -956,6 +1033,68 @@ static void stream_read_done(grpc_fe_tag_t *t, bool ok) {
     stream_error_locked(s, st, h ? h->model_name : NULL, v, h ? h->id : NULL);
     job_free(j);
   }
+}
+
+/* The server's callback of a load on demand for one request of a stream (a
+ * repository thread): builds and submits it, or reports the load's error.
+ * Holds the wait's reference to the stream. */
+static void stream_loaded_cb(inferd_status_t *st, void *userp) {
+  job_t *j = userp;
+  stream_t *s = j->st;
+  grpc_frontend_t *fe = s->fe;
+  bool not_ready = false;
+  if (!st) /* a second failure is reported, never waited for */
+    st = job_request(fe, j, true, &not_ready);
+  stream_submit(s, j, st, true);
+  s->n_waiting--;
+  stream_maybe_finish_locked(s);
+  stream_unref_locked(s);
+  grpc_fe_ops_add(fe, -1); /* last: grpc_frontend_free may be waiting */
+}
+
+static void stream_read_done(grpc_fe_tag_t *t, bool ok) {
+  stream_t *s = (stream_t *)((char *)t - offsetof(stream_t, read_tag));
+  grpc_byte_buffer *bb = s->recv;
+  s->recv = NULL;
+  if (!ok || !bb) { /* half-close or broken call */
+    if (bb)
+      grpc_byte_buffer_destroy(bb);
+    pthread_mutex_lock(&s->mu);
+    s->reads_done = true;
+    stream_maybe_finish_locked(s);
+    stream_unref_locked(s);
+    return;
+  }
+  job_t *j = calloc(1, sizeof(*j));
+  inferd_status_t *st;
+  bool not_ready = false;
+  if (!j) {
+    grpc_byte_buffer_destroy(bb);
+    st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  } else {
+    j->st = s;
+    j->bb = bb;
+    st = job_build(s->fe, j, true, &not_ready);
+  }
+  bool waiting = false;
+  if (st && not_ready) {
+    /* counted before the call: the callback may run at once */
+    pthread_mutex_lock(&s->mu);
+    s->refs++;
+    s->n_waiting++;
+    pthread_mutex_unlock(&s->mu);
+    waiting = job_wait_model(s->fe, j, &st, stream_loaded_cb, j);
+    if (!waiting) {
+      pthread_mutex_lock(&s->mu);
+      s->refs--; /* the read batch's reference is still held */
+      s->n_waiting--;
+      pthread_mutex_unlock(&s->mu);
+    }
+  }
+  if (waiting) /* j belongs to stream_loaded_cb */
+    pthread_mutex_lock(&s->mu);
+  else
+    stream_submit(s, j, st, false); /* an earlier error may have closed it */
   if (!s->reads_done)
     stream_read_next_locked(s);
   stream_unref_locked(s); /* the read batch */

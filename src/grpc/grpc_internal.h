@@ -126,7 +126,9 @@ struct grpc_frontend {
   pthread_mutex_t mu; /* with cv: shutdown_done, n_repo_ops */
   pthread_cond_t cv;
   bool shutdown_done;
-  size_t n_repo_ops; /* load/unload callbacks still to come */
+  /* server callbacks still to come: load/unload, and waits for a load on
+   * demand (grpc_fe_ops_add) */
+  size_t n_repo_ops;
 };
 
 /* A packed reply message (malloc'd bytes). */
@@ -138,9 +140,14 @@ typedef struct grpc_fe_buf {
 /* Packs msg into b. NO_MEMORY on failure. */
 inferd_status_t *grpc_fe_pack(const ProtobufCMessage *msg, grpc_fe_buf_t *b);
 
-/* Handler of a unary RPC other than ModelInfer and the repository
- * load/unload: req is the request message bytes (contiguous, borrowed). On
- * success fills reply. */
+/* Counts a server callback still to come (d = +1 before starting the
+ * operation) or one that has run (d = -1, as its last step):
+ * grpc_frontend_free waits until none is left. Any thread. */
+void grpc_fe_ops_add(grpc_frontend_t *fe, int d);
+
+/* Handler of a unary RPC other than ModelInfer, ModelMetadata, ModelConfig
+ * and the repository load/unload: req is the request message bytes (contiguous,
+ * borrowed). On success fills reply. */
 typedef inferd_status_t *(*grpc_fe_unary_fn)(grpc_frontend_t *fe,
                                              const uint8_t *req, size_t len,
                                              grpc_fe_buf_t *reply);
@@ -160,7 +167,17 @@ void grpc_fe_reply(grpc_call *call, grpc_byte_buffer *reply,
 void grpc_fe_repository_start(grpc_frontend_t *fe, grpc_call *call, bool load,
                               const uint8_t *req, size_t len);
 
-/* Starts ModelInfer on a matched call (takes the call and payload). */
+/* ModelMetadata (config false) or ModelConfig on a matched call: decodes
+ * req (borrowed during this call only) and answers at once, unless the
+ * model is not READY and the server loads it on demand (issue 9): then the
+ * server's callback answers once the load has finished (call taken). */
+void grpc_fe_model_info_start(grpc_frontend_t *fe, grpc_call *call, bool config,
+                              const uint8_t *req, size_t len);
+
+/* Starts ModelInfer on a matched call (takes the call and payload). A model
+ * that is not READY may be loaded on demand first: the server's callback
+ * then builds and submits the request (ModelStreamInfer: the same, per
+ * request). */
 void grpc_fe_infer_start(grpc_frontend_t *fe, grpc_call *call,
                          grpc_byte_buffer *payload);
 /* Starts ModelStreamInfer on a matched call (takes the call); md are the

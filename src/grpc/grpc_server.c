@@ -8,7 +8,9 @@
  * Threads: n_cqs completion queues, each polled by infer_thread_count
  * threads. Handlers never wait for inference or for a model load: ModelInfer
  * and repository load/unload are answered from the server's callbacks (the
- * RPC still completes only when the load has finished, as Triton's does).
+ * RPC still completes only when the load has finished, as Triton's does), and
+ * so are ModelInfer, ModelMetadata and ModelConfig for a model loaded on
+ * demand.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +209,11 @@ static void handle_unary(grpc_frontend_t *fe, grpc_fe_method_t m,
       m == GRPC_FE_REPOSITORY_MODEL_UNLOAD) {
     grpc_fe_repository_start(fe, call, m == GRPC_FE_REPOSITORY_MODEL_LOAD,
                              bytes, len);
+    free(bytes);
+    return;
+  }
+  if (m == GRPC_FE_MODEL_METADATA || m == GRPC_FE_MODEL_CONFIG) {
+    grpc_fe_model_info_start(fe, call, m == GRPC_FE_MODEL_CONFIG, bytes, len);
     free(bytes);
     return;
   }
@@ -450,9 +457,9 @@ void grpc_frontend_free(grpc_frontend_t *g) {
   if (!g)
     return;
   grpc_frontend_quiesce(g);
-  /* a load/unload callback still to come would reply on a call of this
-   * server: let it, before anything is cancelled or torn down (after
-   * inferd_server_stop none should be left) */
+  /* a load/unload or load-on-demand callback still to come would reply on
+   * a call of this server: let it, before anything is cancelled or torn
+   * down (after inferd_server_stop none should be left) */
   pthread_mutex_lock(&g->mu);
   while (g->n_repo_ops)
     pthread_cond_wait(&g->cv, &g->mu);

@@ -28,8 +28,11 @@ static json_t *shape_json(const int64_t *dims, size_t n, bool batch) {
   return a;
 }
 
-/* Acquires the route's model version, or queues the error and returns NULL. */
-static inferd_model_t *acquire(http_req_t *q, enum MHD_Result *ret) {
+/* Acquires the route's model version, or queues the error and returns NULL.
+ * With on_demand, a model that is not loaded may be loaded first (the
+ * connection is then suspended and the handler runs again afterwards). */
+static inferd_model_t *acquire(http_req_t *q, bool on_demand,
+                               enum MHD_Result *ret) {
   const http_route_t *r = http_req_route(q);
   if (r->version_overflow) {
     *ret = http_queue_error(q, inferd_status_new(INFERD_INVALID_ARG,
@@ -41,7 +44,7 @@ static inferd_model_t *acquire(http_req_t *q, enum MHD_Result *ret) {
   inferd_status_t *st = inferd_server_model_acquire(
       http_req_server(q), r->model, r->model_len, r->version, &m);
   if (st) {
-    *ret = http_queue_error(q, st);
+    *ret = on_demand ? http_req_wait_model(q, st) : http_queue_error(q, st);
     return NULL;
   }
   return m;
@@ -85,7 +88,7 @@ static json_t *tensors_json(inferd_model_t *m, bool outputs) {
 
 static enum MHD_Result model_metadata(http_req_t *q) {
   enum MHD_Result ret;
-  inferd_model_t *m = acquire(q, &ret);
+  inferd_model_t *m = acquire(q, true, &ret);
   if (!m)
     return ret;
   const http_route_t *r = http_req_route(q);
@@ -118,7 +121,8 @@ static enum MHD_Result model_metadata(http_req_t *q) {
 
 static enum MHD_Result model_ready(http_req_t *q) {
   enum MHD_Result ret;
-  inferd_model_t *m = acquire(q, &ret);
+  /* readiness is a question, never a reason to load */
+  inferd_model_t *m = acquire(q, false, &ret);
   if (!m)
     return ret;
   inferd_model_release(m);
@@ -127,7 +131,7 @@ static enum MHD_Result model_ready(http_req_t *q) {
 
 static enum MHD_Result model_config(http_req_t *q) {
   enum MHD_Result ret;
-  inferd_model_t *m = acquire(q, &ret);
+  inferd_model_t *m = acquire(q, true, &ret);
   if (!m)
     return ret;
   size_t len = 0;
@@ -149,6 +153,20 @@ static json_t *duration(const inferd_duration_stat_t *d) {
   json_object_set_new(j, "count", json_integer((json_int_t)d->count));
   json_object_set_new(j, "ns", json_integer((json_int_t)d->ns));
   return j;
+}
+
+/* [] as Triton answers on CPU; with the measured memory of a version
+ * (issue 9): [{"type":"CPU","id":0,"byte_size":N}] */
+static json_t *memory_usage(uint64_t byte_size) {
+  json_t *a = json_array();
+  if (byte_size == 0)
+    return a;
+  json_t *u = json_object();
+  json_object_set_new(u, "type", json_string("CPU"));
+  json_object_set_new(u, "id", json_integer(0));
+  json_object_set_new(u, "byte_size", json_integer((json_int_t)byte_size));
+  json_array_append_new(a, u);
+  return a;
 }
 
 static enum MHD_Result model_stats(http_req_t *q) {
@@ -200,7 +218,7 @@ static enum MHD_Result model_stats(http_req_t *q) {
       json_array_append_new(bs, b);
     }
     json_object_set_new(e, "batch_stats", bs);
-    json_object_set_new(e, "memory_usage", json_array());
+    json_object_set_new(e, "memory_usage", memory_usage(s->memory_bytes));
     json_array_append_new(arr, e);
   }
   inferd_model_stats_free(stats, n);
@@ -238,6 +256,19 @@ static enum MHD_Result repo_index(http_req_t *q) {
       json_object_set_new(o, "state", json_string(e[i].state));
     if (e[i].reason && *e[i].reason)
       json_object_set_new(o, "reason", json_string(e[i].reason));
+    /* inferd's figures (issue 9), only where there is something to say, so
+     * an index without them reads exactly as Triton's */
+    if (e[i].memory_bytes || e[i].n_loads || e[i].n_evictions ||
+        e[i].n_on_demand || e[i].pinned) {
+      json_object_set_new(o, "memory_bytes",
+                          json_integer((json_int_t)e[i].memory_bytes));
+      json_object_set_new(o, "loads", json_integer((json_int_t)e[i].n_loads));
+      json_object_set_new(o, "evictions",
+                          json_integer((json_int_t)e[i].n_evictions));
+      json_object_set_new(o, "on_demand_loads",
+                          json_integer((json_int_t)e[i].n_on_demand));
+      json_object_set_new(o, "pinned", json_boolean(e[i].pinned));
+    }
     json_array_append_new(arr, o);
   }
   inferd_model_index_free(e, n);
@@ -294,6 +325,12 @@ static inferd_status_t *repo_params(http_req_t *q, bool load, json_t *params,
                                  "holding the model config JSON");
       opts->config_json = json_string_value(v);
       opts->config_json_len = json_string_length(v);
+    } else if (load && strcmp(key, "pinned") == 0) {
+      if (!json_is_boolean(v))
+        return inferd_status_new(INFERD_INVALID_ARG,
+                                 "load parameter \"pinned\" must be a "
+                                 "boolean");
+      opts->pinned = json_is_true(v);
     } else if (load && strncmp(key, "file:", 5) == 0) {
       inferd_status_t *st = file_param(q, key, v, &files[opts->n_files]);
       if (st)

@@ -4,9 +4,10 @@
  * there yet) and the helpers they share with http_server.c. Prefix http_.
  *
  * Threads: everything runs on the MHD thread that owns the connection. A
- * repository load/unload suspends the connection and returns at once; the
- * server's completion callback (its repository thread) resumes it, and
- * http_endpoint_finish answers on the MHD thread again.
+ * repository load/unload, or a wait for a load on demand, suspends the
+ * connection and returns at once; the server's completion callback (its
+ * repository thread) resumes it, and http_endpoint_finish (or the route
+ * again) answers on the MHD thread.
  */
 #ifndef INFERD_HTTP_ENDPOINTS_H
 #define INFERD_HTTP_ENDPOINTS_H
@@ -43,6 +44,16 @@ enum MHD_Result http_req_start_repo_op(http_req_t *q, const char *model_name,
                                        size_t name_len,
                                        const inferd_model_load_options_t *opts,
                                        bool unload_dependents);
+
+/* Load on demand (issue 9): call when inferd_server_model_acquire failed
+ * for the route's model with st (consumed). The first time for a request it
+ * asks the server to load the model; if the server starts (or joins) a
+ * load, the connection is suspended until it has finished, and then the
+ * route's handler runs again from the start (http_endpoint_handle, or the
+ * infer path); a load that failed is answered with its error. Otherwise, and
+ * on the second call for a request, st is answered. Returns what the
+ * handler returns. */
+enum MHD_Result http_req_wait_model(http_req_t *q, inferd_status_t *st);
 
 /* Answers every route except NOT_FOUND, METHOD_NOT_ALLOWED and INFER. */
 enum MHD_Result http_endpoint_handle(http_req_t *q);

@@ -11,13 +11,18 @@
  * response references its buffers (dropped in the response free callback).
  * Whatever order these happen in, nothing is freed early.
  *
- * Asynchrony: an infer or a load/unload suspends the connection *before*
- * calling the server, so the completion callback (a server thread, possibly
- * before the call has returned) can always resume it; the result is queued
- * when MHD calls the handler again. No frontend thread waits for a load.
- * Responses are never queued on the handler's first call for a request (DESIGN
- * §8: that costs keep-alive), except to refuse an oversized body, where closing
- * is wanted.
+ * Asynchrony: an infer, a load/unload or a wait for a load on demand
+ * suspends the connection *before* calling the server, so the completion
+ * callback (a server thread, possibly before the call has returned) can
+ * always resume it; the result is queued when MHD calls the handler again.
+ * No frontend thread waits for a load. Responses are never queued on the
+ * handler's first call for a request (DESIGN §8: that costs keep-alive),
+ * except to refuse an oversized body, where closing is wanted.
+ *
+ * Load on demand (issue 9): only after inferd_server_model_acquire has
+ * failed (a READY model costs nothing more) does a route ask the server to
+ * load the model; while it waits the connection is suspended, and once the
+ * load has finished the route runs again from the start, at most once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,8 +65,8 @@ struct http_server {
   bool quiesced;
   int wake_fd;  /* eventfd: a connection was resumed (external mode) */
   int epoll_fd; /* the loop's: the daemon's epoll fd and wake_fd */
-  /* load/unload callbacks still to come: free waits for them, as they
-   * touch h (resume, the state pool) */
+  /* load/unload and load-on-demand callbacks still to come: free waits for
+   * them, as they touch h (resume, the state pool) */
   pthread_mutex_t ops_mu;
   pthread_cond_t ops_cv;
   size_t n_ops;
@@ -88,6 +93,8 @@ struct http_req {
   bool body_owned;    /* malloc'd, else arena */
   pthread_mutex_t mu; /* guards ireq against release vs. cancel */
   bool inflight;
+  bool od_tried; /* a load on demand was asked for (never twice) */
+  bool od_wait;  /* suspended for it: the resumed call runs the route again */
   bool watching; /* own loop: the socket is watched for a hang-up */
   int watch_fd;
   atomic_bool mhd_done;
@@ -306,10 +313,11 @@ static void ops_done(http_server_t *h) {
   pthread_mutex_unlock(&h->ops_mu);
 }
 
-/* The server's repository thread, once per started load/unload, possibly
- * before http_req_start_repo_op has returned: the connection is suspended
- * already. The result is published by the resume (MHD takes a lock there)
- * and read on the MHD thread when the handler runs again. */
+/* The server's repository thread, once per started load/unload or wait for
+ * a load on demand, possibly before the starting call has returned: the
+ * connection is suspended already. The result is published by the resume
+ * (MHD takes a lock there) and read on the MHD thread when the handler runs
+ * again. */
 static void repo_cb(inferd_status_t *st, void *userp) {
   http_req_t *q = userp;
   http_server_t *h = q->h;
@@ -341,6 +349,43 @@ enum MHD_Result http_req_start_repo_op(http_req_t *q, const char *model_name,
     q->async_err = st;
     resume(q);
   }
+  return MHD_YES;
+}
+
+enum MHD_Result http_req_wait_model(http_req_t *q, inferd_status_t *st) {
+  http_server_t *h = q->h;
+  if (q->od_tried) /* the route runs again after a load: no second wait */
+    return http_queue_error(q, st);
+  q->od_tried = true;
+  /* the server may keep the name until its callback: the arena lives as
+   * long as the request state, which the callback holds */
+  char *name =
+      core_arena_strndup(&q->arena.a, q->route.model, q->route.model_len);
+  if (!name)
+    return http_queue_error(q, st);
+  atomic_fetch_add(&q->refs, 1);
+  pthread_mutex_lock(&h->ops_mu);
+  h->n_ops++;
+  pthread_mutex_unlock(&h->ops_mu);
+  q->od_wait = true;
+  suspend(q);
+  bool waiting = false;
+  inferd_status_t *e = inferd_server_model_load_on_demand_async(
+      h->srv, name, q->route.model_len, repo_cb, q, &waiting);
+  if (!e && waiting) { /* repo_cb resumes; q belongs to it until then */
+    inferd_status_free(st);
+    return MHD_YES;
+  }
+  /* the callback will not run: answer on the resumed call, with the
+   * original error when there was nothing to wait for */
+  atomic_fetch_sub(&q->refs, 1);
+  ops_done(h);
+  if (e) {
+    inferd_status_free(st);
+    st = e;
+  }
+  q->async_err = st;
+  resume(q);
   return MHD_YES;
 }
 
@@ -435,7 +480,7 @@ static enum MHD_Result start_infer(http_req_t *q) {
   st = inferd_server_model_acquire(h->srv, q->route.model, q->route.model_len,
                                    q->route.version, &q->model);
   if (st)
-    return http_queue_error(q, st);
+    return http_req_wait_model(q, st);
   if (inferd_model_is_decoupled(q->model))
     return http_queue_error(
         q, inferd_status_new(INFERD_UNSUPPORTED,
@@ -717,6 +762,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c,
     return dispatch(q);
   case ST_WAIT:
     unwatch_hangup(q);
+    if (q->od_wait) {
+      q->od_wait = false;
+      if (q->async_err) {
+        inferd_status_t *st = q->async_err;
+        q->async_err = NULL;
+        return http_queue_error(q, st);
+      }
+      return dispatch(q); /* the model is loaded: the route from the start */
+    }
     if (q->route.id == HTTP_ROUTE_INFER)
       return finish_infer(q);
     return http_endpoint_finish(q, &q->async_err);

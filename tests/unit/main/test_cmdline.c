@@ -1,7 +1,8 @@
 /* test_cmdline.c: the command-line parser: both value forms, booleans,
- * repeatable repositories and startup models, defaults, rules between flags
- * (--load-model needs explicit mode), and one test per bad-input path that
- * checks the message names the flag and the value. */
+ * repeatable repositories and startup models, byte counts, defaults, rules
+ * between flags (--load-model, --model-load-on-demand and
+ * --model-memory-budget need explicit mode), and one test per bad-input path
+ * that checks the message names the flag and the value. */
 #include <stdlib.h>
 
 #include "cmdline.h"
@@ -60,6 +61,9 @@ static void test_defaults(void) {
   CHECK(c.server.repository_poll_secs == 15);
   CHECK(c.server.model_load_thread_count == 4);
   CHECK(c.server.model_unload_timeout_ms == 30000);
+  CHECK(!c.server.load_on_demand);
+  CHECK(c.server.load_on_demand_timeout_ms == 60000);
+  CHECK(c.server.memory_budget_bytes == 0);
   CHECK(c.n_startup_models == 0 && c.server.n_startup_models == 0);
   CHECK(c.server.startup_models == NULL);
   CHECK(c.http.port == 8000);
@@ -250,6 +254,133 @@ static void test_lifecycle_errors(void) {
                "\"--model-load-retry-count\"", "not supported");
 }
 
+/* issue 9: load on demand and the memory budget (inferd extensions) */
+static void test_many_models_flags(void) {
+  cmdline_t c;
+  /* the mode after the flags: the rule is checked after every flag */
+  inferd_status_t *st =
+      parse(&c, (const char *[]){"--model-load-on-demand",
+                                 "--model-memory-budget=100M",
+                                 "--model-load-on-demand-timeout-ms", "250",
+                                 "--model-repository=/m",
+                                 "--model-control-mode=explicit", NULL});
+  CHECK(st == NULL);
+  inferd_status_free(st);
+  CHECK(c.server.load_on_demand);
+  CHECK(c.server.load_on_demand_timeout_ms == 250);
+  CHECK(c.server.memory_budget_bytes == 100000000);
+  cmdline_deinit(&c);
+
+  static const struct {
+    const char *arg;
+    uint64_t bytes;
+  } sizes[] = {
+      {"--model-memory-budget=0", 0},
+      {"--model-memory-budget=1", 1},
+      {"--model-memory-budget=123456789", 123456789},
+      {"--model-memory-budget=2K", 2000},
+      {"--model-memory-budget=3G", 3000000000ull},
+      {"--model-memory-budget=2Ki", 2048},
+      {"--model-memory-budget=3Mi", 3u << 20},
+      {"--model-memory-budget=5Gi", 5ull << 30},
+      {"--model-memory-budget=18446744073709551615", UINT64_MAX},
+      {"--model-memory-budget=17179869183Gi", 17179869183ull << 30},
+  };
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    st = parse(&c, (const char *[]){"--model-repository=/m",
+                                    "--model-control-mode=explicit",
+                                    sizes[i].arg, NULL});
+    CHECK(st == NULL);
+    inferd_status_free(st);
+    CHECK(c.server.memory_budget_bytes == sizes[i].bytes);
+    cmdline_deinit(&c);
+  }
+
+  /* off, or a zero budget, is fine in any mode; the timeout too */
+  st = parse(&c, (const char *[]){"--model-repository=/m",
+                                  "--model-load-on-demand=false",
+                                  "--model-memory-budget=0",
+                                  "--model-load-on-demand-timeout-ms=1", NULL});
+  CHECK(st == NULL);
+  CHECK(!c.server.load_on_demand && c.server.memory_budget_bytes == 0);
+  CHECK(c.server.load_on_demand_timeout_ms == 1);
+  cmdline_deinit(&c);
+  st = parse(&c, (const char *[]){
+                     "--model-repository=/m", "--model-control-mode=explicit",
+                     "--model-load-on-demand-timeout-ms", "4294967295", NULL});
+  CHECK(st == NULL && c.server.load_on_demand_timeout_ms == UINT32_MAX);
+  cmdline_deinit(&c);
+}
+
+static void test_many_models_errors(void) {
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-on-demand=true", NULL},
+               "--model-load-on-demand requires --model-control-mode=explicit",
+               "(the mode is \"none\")");
+  expect_error((const char *[]){"--model-load-on-demand",
+                                "--model-control-mode=poll",
+                                "--model-repository=/m", NULL},
+               "--model-load-on-demand requires --model-control-mode=explicit",
+               "\"poll\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-memory-budget=1Gi", NULL},
+               "--model-memory-budget requires --model-control-mode=explicit",
+               "(the mode is \"none\")");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-control-mode=poll",
+                                "--model-memory-budget=1", NULL},
+               "--model-memory-budget requires --model-control-mode=explicit",
+               "\"poll\"");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-on-demand=maybe", NULL},
+               "--model-load-on-demand: invalid value \"maybe\"",
+               "true or false");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-on-demand-timeout-ms=0", NULL},
+               "--model-load-on-demand-timeout-ms: invalid value \"0\"",
+               "an integer from 1 to 4294967295");
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-on-demand-timeout-ms=4294967296",
+                                NULL},
+               "--model-load-on-demand-timeout-ms: invalid value "
+               "\"4294967296\"",
+               NULL);
+  expect_error((const char *[]){"--model-repository=/m",
+                                "--model-load-on-demand-timeout-ms", NULL},
+               "--model-load-on-demand-timeout-ms: missing value", "<ms>");
+  static const char *const bad_sizes[] = {
+      "",
+      "-1",
+      "+5",
+      " 5",
+      "5 ",
+      "M",
+      "1.5G",
+      "5k",
+      "5MB",
+      "5mi",
+      "5Ki ",
+      "0x10",
+      "5KiB",
+      "1e9",
+      "5GiGi",
+      "18446744073709551616",
+      "18446744073709551615K",
+      "17179869184Gi",
+  };
+  for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
+    char arg[96], frag[96];
+    snprintf(arg, sizeof(arg), "--model-memory-budget=%s", bad_sizes[i]);
+    snprintf(frag, sizeof(frag), "--model-memory-budget: invalid value \"%s\"",
+             bad_sizes[i]);
+    expect_error((const char *[]){"--model-repository=/m",
+                                  "--model-control-mode=explicit", arg, NULL},
+                 frag,
+                 "a byte count: an integer with an optional suffix K, M, "
+                 "G (10^3, 10^6, 10^9), Ki, Mi or Gi (2^10, 2^20, 2^30)");
+  }
+}
+
 static void test_grpc_flags(void) {
   cmdline_t c;
   inferd_status_t *st =
@@ -335,6 +466,12 @@ static void test_help_version(void) {
       "--model-unload-timeout-ms=<ms>",
       "inferd extension",
       "[default: 30000]",
+      "--model-load-on-demand=<bool>",
+      "inferd extension, explicit mode",
+      "--model-load-on-demand-timeout-ms=<ms>",
+      "[default: 60000]",
+      "--model-memory-budget=<bytes>",
+      "[default: 0 (no limit)]",
       "--model-config-name=<name>",
       "--allow-http=<bool>",
       "--help",
@@ -422,6 +559,8 @@ int main(void) {
   test_control_modes();
   test_lifecycle_flags();
   test_lifecycle_errors();
+  test_many_models_flags();
+  test_many_models_errors();
   test_grpc_flags();
   test_help_version();
   test_errors();
