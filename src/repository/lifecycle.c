@@ -634,7 +634,9 @@ static void *worker_main(void *p) {
       model_unload(j->mref->model);
       /* hand what the version freed back to the system: a reload cycle
        * must not leave RSS higher (bench/lifecycle_rss.py) */
-      malloc_trim(0);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+      malloc_trim(0); /* the sanitizers' allocators are not glibc's */
+#endif
       atomic_fetch_sub(&r->n_live, 1);
     }
     j->ev.kind = EV_JOB_DONE;
