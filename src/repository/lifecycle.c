@@ -108,6 +108,7 @@ typedef struct lc_model {
   lc_op_t *pend_head, *pend_tail;
   lc_op_t *waiters;   /* OP_ENSURE requests waiting for READY */
   bool pinned;        /* never evicted by the memory budget */
+  bool evicted;       /* the last unload was an eviction */
   uint64_t mem_bytes; /* of the serving versions (last measured) */
   uint64_t n_loads, n_evictions, n_on_demand;
   bool dirty;
@@ -740,6 +741,7 @@ static void unload_model(repo_t *r, lc_model_t *lm) {
   lm->state = REPO_STATE_UNAVAILABLE;
   set_str(&lm->reason, "unloaded");
   lm->unloaded = true;
+  lm->evicted = false; /* make_room sets it after this */
   lm->overridden = false;
   lm->has_tried = false;
   old_dir_add(lm, lm->override_dir);
@@ -821,6 +823,7 @@ static bool make_room(repo_t *r, const lc_model_t *keep, uint64_t need) {
              victim->name, (unsigned long long)victim->mem_bytes,
              (unsigned long long)budget);
     unload_model(r, victim);
+    victim->evicted = true;
     set_str(&victim->reason, "evicted (memory budget)");
     victim->n_evictions++;
   }
@@ -1120,7 +1123,7 @@ static void finalised(repo_t *r, lc_job_t *j) {
       draining = lm->drains[d].version == v->version;
     if (!draining) {
       v->state = REPO_STATE_UNAVAILABLE;
-      set_str(&v->reason, "unloaded");
+      set_str(&v->reason, lm->evicted ? "evicted (memory budget)" : "unloaded");
     }
   }
   old_dirs_clean(lm);

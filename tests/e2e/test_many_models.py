@@ -73,6 +73,17 @@ def state(srv, name):
     return e.get("state", ""), e.get("reason", "")
 
 
+def settled_state(srv, name):
+    """The state once an evicted or unloaded version was finalised: it is
+    UNLOADING until its last user lets go."""
+    deadline = time.monotonic() + 15
+    st = state(srv, name)
+    while st[0] == "UNLOADING" and time.monotonic() < deadline:
+        time.sleep(0.01)
+        st = state(srv, name)
+    return st
+
+
 def is_ready(srv, name):
     return requests.get(f"{srv.url}/v2/models/{name}/ready",
                         timeout=10).status_code == 200
@@ -399,7 +410,7 @@ def test_budget_evicts_the_least_recently_used_idle_model(start_server):
     check_infer(infer(srv, "a"))
     r = http_load(srv, "d")
     assert r.status_code == 200, r.text
-    st, reason = state(srv, "b")
+    st, reason = settled_state(srv, "b")
     assert st == "UNAVAILABLE" and "evicted" in reason, (st, reason)
     assert entry(srv, "b")["evictions"] == 1
     for n in "acd":
@@ -413,7 +424,7 @@ def test_budget_evicts_the_least_recently_used_idle_model(start_server):
     # an evicted model loads again (evicting the next in line, c)
     r = http_load(srv, "b")
     assert r.status_code == 200, r.text
-    assert state(srv, "c")[0] == "UNAVAILABLE"
+    assert settled_state(srv, "c")[0] == "UNAVAILABLE"
     assert entry(srv, "b")["loads"] == 2
 
 
@@ -432,7 +443,7 @@ def test_budget_never_evicts_a_busy_model(start_server):
         r = http_load(srv, "d")
         assert r.status_code == 200, r.text
         assert state(srv, "a") == ("READY", "")
-        assert state(srv, "b")[0] == "UNAVAILABLE"
+        assert settled_state(srv, "b")[0] == "UNAVAILABLE"
         check_infer(slow.result(timeout=30))
     assert entry(srv, "a")["evictions"] == 0
 
@@ -453,12 +464,12 @@ def test_budget_never_evicts_pinned_models(start_server):
     check_infer(infer(srv, "c"))
     # a and b are older but pinned: c goes
     assert http_load(srv, "d").status_code == 200
-    assert state(srv, "c")[0] == "UNAVAILABLE"
+    assert settled_state(srv, "c")[0] == "UNAVAILABLE"
     for n in "abd":
         assert state(srv, n) == ("READY", ""), n
     # only pinned models left besides d: d goes for e
     assert http_load(srv, "e").status_code == 200
-    assert state(srv, "d")[0] == "UNAVAILABLE"
+    assert settled_state(srv, "d")[0] == "UNAVAILABLE"
     assert state(srv, "e") == ("READY", "")
 
 
