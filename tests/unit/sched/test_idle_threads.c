@@ -124,18 +124,32 @@ static int submit(const char *model, job_t *j, int delay_ms) {
     atomic_store(&j->done, 1);
     return -1;
   }
+  /* called from several threads: failures go to j->code, not CHECK */
   inferd_request_t *req = NULL;
-  CHECK(inferd_request_new(&req, m) == NULL);
+  st = inferd_request_new(&req, m);
   inferd_model_release(m);
+  if (st) {
+    inferd_status_free(st);
+    j->code = -1;
+    atomic_store(&j->done, 1);
+    return -1;
+  }
   /* "dyn" batches: its shapes lead with the batch dimension */
   bool batching = strcmp(model, "dyn") == 0;
   int64_t shape[2] = {1, 4};
   uint32_t idx;
-  CHECK(inferd_request_add_input(req, "INPUT0", 6, INFERD_TYPE_FP32,
-                                 shape + !batching, 1 + batching,
-                                 &idx) == NULL);
-  CHECK(inferd_request_append_input_data(req, idx, j->data, sizeof(j->data),
-                                         INFERD_MEM_CPU, 0) == NULL);
+  st = inferd_request_add_input(req, "INPUT0", 6, INFERD_TYPE_FP32,
+                                shape + !batching, 1 + batching, &idx);
+  if (!st)
+    st = inferd_request_append_input_data(req, idx, j->data, sizeof(j->data),
+                                          INFERD_MEM_CPU, 0);
+  if (st) {
+    inferd_status_free(st);
+    inferd_request_free(req);
+    j->code = -1;
+    atomic_store(&j->done, 1);
+    return -1;
+  }
   if (delay_ms)
     inferd_request_set_param_int(req, "delay_ms", 8, delay_ms);
   inferd_request_set_callbacks(req, on_response, on_release, j);
@@ -211,6 +225,8 @@ static void unload(const char *name) {
   inferd_status_free(st);
 }
 
+static void *nothing(void *p) { return p; }
+
 int main(void) {
   snprintf(repo, sizeof(repo), "/tmp/inferd-idletest-XXXXXX");
   if (!mkdtemp(repo))
@@ -223,6 +239,11 @@ int main(void) {
   add_model("bad", "max_batch_size: 0", "soon");
   add_model("zero", "max_batch_size: 0", "0");
 
+  /* a first thread makes TSan start its own background thread: count
+   * after it */
+  pthread_t first;
+  pthread_create(&first, NULL, nothing, NULL);
+  pthread_join(first, NULL);
   int t_start = count_threads();
   inferd_server_options_t o;
   inferd_server_options_init(&o);
