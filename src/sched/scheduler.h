@@ -54,9 +54,10 @@ typedef struct sched_instance_set {
   const cfg_model_t *config; /* max_batch_size, dynamic_batching, inputs */
   core_ref_t *ref;           /* held while a deferred wake-up is pending */
   /* Runs one batch on instance `instance` (called from that instance's
-   * execution thread only): cancelled requests are answered CANCELLED, the
-   * others go to the backend, which completes them; a failed execute fails
-   * every request of the batch. */
+   * current execution thread only, never on two threads at once; after
+   * the instance was idle the thread may be a new one): cancelled requests are
+   * answered CANCELLED, the others go to the backend, which completes them; a
+   * failed execute fails every request of the batch. */
   void (*execute)(void *ctx, uint32_t instance, inferd_request_t **reqs,
                   uint32_t n);
   void *ctx;
