@@ -371,6 +371,7 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                                    .ref = &m->ref,
                                    .execute = model_execute,
                                    .ctx = m};
+  m->iset.instance_idle_timeout_ms = SCHED_IDLE_TIMEOUT_MS; /* until a flag */
   if ((st = sched_new_for_model(&m->iset, &m->sched)))
     goto fail;
   if ((st = model_warmup(m)))

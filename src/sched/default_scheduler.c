@@ -1,53 +1,134 @@
 /*
  * default_scheduler.c: Triton's default scheduler: one FIFO queue per model
- * version, one execution thread per instance, one request per execution.
- * Frontend threads only lock the queue, link the request and signal.
- * Invariant: after stop, the queue is empty and no thread runs.
+ * version, at most one execution thread per instance, one request per
+ * execution. Frontend threads only lock the queue, link the request and
+ * signal, starting a thread for an instance that has none when more
+ * requests wait than threads are idle. A thread that waited idle_ns without
+ * a request exits, so an idle model costs no thread; the next request
+ * starts one again.
+ *
+ * Invariants (under mu): a worker's thread is alive from its start until it
+ * decides to exit, and that decision is taken under mu with the queue empty,
+ * so an enqueue either sees the thread alive (and the thread then sees the
+ * request) or sees it gone (and starts another): no request is stranded.
+ * n_idle counts alive threads not executing (waiting, or about to look at
+ * the queue). After stop, the queue is empty and every thread ever started
+ * has been joined.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/clock.h"
 #include "core/completion.h"
 #include "core/log.h"
 #include "sched/scheduler.h"
 
-typedef struct default_sched {
-  sched_t base;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  inferd_request_t *head, *tail;
-  bool stopping;
-  pthread_t *threads;
-  uint32_t n_threads;
-} default_sched_t;
+typedef struct default_sched default_sched_t;
 
-typedef struct worker_arg {
+/* One instance's execution thread. A thread that exited is joined when the
+ * instance's next-but-one thread starts (by then it has long finished, so
+ * the join does not wait under the lock) or at stop: `prev` holds it
+ * meanwhile. Handles and joinable flags change only under mu while not
+ * stopping. */
+typedef struct worker {
   default_sched_t *s;
   uint32_t instance;
-} worker_arg_t;
+  pthread_t thread, prev;
+  bool joinable, prev_joinable;
+  bool alive; /* started and has not decided to exit */
+} worker_t;
 
-static void *worker(void *p) {
-  worker_arg_t *a = p;
-  default_sched_t *s = a->s;
-  uint32_t instance = a->instance;
+struct default_sched {
+  sched_t base;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC */
+  inferd_request_t *head, *tail;
+  uint32_t n_queued;
+  uint32_t n_alive, n_idle;
+  uint64_t idle_ns; /* 0: threads never exit */
+  bool stopping;
+  worker_t *workers;
+};
+
+static void *worker_main(void *p) {
+  worker_t *w = p;
+  default_sched_t *s = w->s;
   const sched_instance_set_t *set = s->base.set;
-  free(a);
+  pthread_mutex_lock(&s->mu);
   for (;;) {
-    pthread_mutex_lock(&s->mu);
-    while (!s->head && !s->stopping)
-      pthread_cond_wait(&s->cv, &s->mu);
-    inferd_request_t *r = s->head;
-    if (!r) { /* stopping and drained */
-      pthread_mutex_unlock(&s->mu);
-      return NULL;
+    bool timed_out = false;
+    if (!s->head && !s->stopping) {
+      struct timespec ts;
+      if (s->idle_ns)
+        sched_timespec_at(&ts, core_now_ns() + s->idle_ns);
+      while (!s->head && !s->stopping && !timed_out)
+        if (!s->idle_ns)
+          pthread_cond_wait(&s->cv, &s->mu);
+        else
+          timed_out = pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT;
     }
+    inferd_request_t *r = s->head;
+    if (!r) /* stopping (drain emptied the queue) or idle too long */
+      break;
     s->head = r->next;
     if (!s->head)
       s->tail = NULL;
+    s->n_queued--;
+    s->n_idle--;
     pthread_mutex_unlock(&s->mu);
     r->next = NULL;
-    set->execute(set->ctx, instance, &r, 1);
+    set->execute(set->ctx, w->instance, &r, 1);
+    pthread_mutex_lock(&s->mu);
+    s->n_idle++;
   }
+  w->alive = false;
+  s->n_alive--;
+  s->n_idle--;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Starts w's thread; under mu, w not alive, not stopping. */
+static bool spawn(default_sched_t *s, worker_t *w) {
+  if (w->prev_joinable) {
+    pthread_join(w->prev, NULL);
+    w->prev_joinable = false;
+  }
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, worker_main, w);
+  if (rc != 0) {
+    LOG_ERROR("model \"%s\" version %lld: cannot start the execution thread "
+              "of instance %u (error %d)",
+              s->base.set->name, (long long)s->base.set->version, w->instance,
+              rc);
+    return false;
+  }
+  if (w->joinable) {
+    w->prev = w->thread;
+    w->prev_joinable = true;
+  }
+  w->thread = t;
+  w->joinable = true;
+  w->alive = true;
+  s->n_alive++;
+  s->n_idle++; /* it looks at the queue before it first waits */
+  return true;
+}
+
+/* Starts threads for instances that have none while more requests wait
+ * than alive threads are idle; under mu. */
+static void start_threads(default_sched_t *s) {
+  uint32_t n = s->base.set->n_instances;
+  for (uint32_t i = 0; i < n && s->n_queued > s->n_idle && !s->stopping; i++)
+    if (!s->workers[i].alive && !spawn(s, &s->workers[i]))
+      break;
+}
+
+static inferd_status_t *unloading(const sched_t *base) {
+  return inferd_status_new(INFERD_UNAVAILABLE,
+                           "model \"%s\" version %lld is unloading",
+                           base->set->name, (long long)base->set->version);
 }
 
 static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
@@ -55,9 +136,18 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   pthread_mutex_lock(&s->mu);
   if (s->stopping) {
     pthread_mutex_unlock(&s->mu);
-    return inferd_status_new(INFERD_UNAVAILABLE,
-                             "model \"%s\" version %lld is unloading",
-                             base->set->name, (long long)base->set->version);
+    return unloading(base);
+  }
+  bool defer = sched_defer_wakeup(base);
+  if (!defer && s->n_alive == 0) {
+    /* the request would wait for a thread that cannot start: refuse it */
+    if (!spawn(s, &s->workers[0])) {
+      pthread_mutex_unlock(&s->mu);
+      return inferd_status_new(INFERD_INTERNAL,
+                               "model \"%s\" version %lld: cannot start an "
+                               "execution thread",
+                               base->set->name, (long long)base->set->version);
+    }
   }
   req->next = NULL;
   if (s->tail)
@@ -65,54 +155,86 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   else
     s->head = req;
   s->tail = req;
-  if (!sched_defer_wakeup(base))
+  s->n_queued++;
+  if (!defer) {
+    start_threads(s);
     pthread_cond_signal(&s->cv);
+  }
   pthread_mutex_unlock(&s->mu);
   return NULL;
 }
 
+/* Detaches the queue; under mu. */
+static inferd_request_t *take_queue(default_sched_t *s) {
+  inferd_request_t *q = s->head;
+  s->head = s->tail = NULL;
+  s->n_queued = 0;
+  return q;
+}
+
+static void fail_all(inferd_request_t *q,
+                     inferd_status_t *(*why)(const sched_t *),
+                     const sched_t *base) {
+  while (q) {
+    inferd_request_t *next = q->next;
+    q->next = NULL;
+    core_request_fail(q, why(base));
+    q = next;
+  }
+}
+
+static inferd_status_t *no_thread(const sched_t *base) {
+  return inferd_status_new(INFERD_INTERNAL,
+                           "model \"%s\" version %lld: cannot start an "
+                           "execution thread",
+                           base->set->name, (long long)base->set->version);
+}
+
 static void kick(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
+  inferd_request_t *stranded = NULL;
   pthread_mutex_lock(&s->mu);
-  if (s->head && s->head->next)
+  start_threads(s);
+  if (s->head && s->n_alive == 0) /* deferred requests no thread can run */
+    stranded = take_queue(s);
+  else if (s->head && s->head->next)
     pthread_cond_broadcast(&s->cv); /* several requests: every idle worker */
   else if (s->head)
     pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
+  fail_all(stranded, no_thread, base);
 }
 
 static void drain(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
   pthread_mutex_lock(&s->mu);
   s->stopping = true;
-  inferd_request_t *q = s->head;
-  s->head = s->tail = NULL;
+  inferd_request_t *q = take_queue(s);
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
-  while (q) {
-    inferd_request_t *next = q->next;
-    core_request_fail(q, inferd_status_new(INFERD_UNAVAILABLE,
-                                           "model \"%s\" version %lld is "
-                                           "unloading",
-                                           base->set->name,
-                                           (long long)base->set->version));
-    q = next;
-  }
+  fail_all(q, unloading, base);
 }
 
 static void stop(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
   drain(base);
-  for (uint32_t i = 0; i < s->n_threads; i++)
-    pthread_join(s->threads[i], NULL);
-  s->n_threads = 0;
+  /* stopping is set: no thread starts any more and the handles are stable;
+   * the threads need mu to finish, so join without it */
+  for (uint32_t i = 0; i < base->set->n_instances; i++) {
+    worker_t *w = &s->workers[i];
+    if (w->prev_joinable)
+      pthread_join(w->prev, NULL);
+    if (w->joinable)
+      pthread_join(w->thread, NULL);
+    w->prev_joinable = w->joinable = false;
+  }
 }
 
 static void sched_free(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
-  free(s->threads);
+  free(s->workers);
   free(s);
 }
 
@@ -125,36 +247,31 @@ static const sched_ops_t default_ops = {.name = "default",
 
 inferd_status_t *sched_default_new(const sched_instance_set_t *set,
                                    sched_t **out) {
+  if (set->n_instances == 0)
+    return inferd_status_new(INFERD_INTERNAL, "model \"%s\": no instance",
+                             set->name);
+  uint64_t idle_ns;
+  inferd_status_t *st = sched_idle_timeout_ns(set, &idle_ns);
+  if (st)
+    return st;
   default_sched_t *s = calloc(1, sizeof(*s));
-  if (!s)
+  worker_t *w = calloc(set->n_instances, sizeof(*w));
+  if (!s || !w) {
+    free(s);
+    free(w);
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  }
   s->base.ops = &default_ops;
   s->base.set = set;
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
-  s->threads = calloc(set->n_instances, sizeof(pthread_t));
-  if (!s->threads) {
-    sched_free(&s->base);
-    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
-  }
+  s->idle_ns = idle_ns;
+  s->workers = w;
   for (uint32_t i = 0; i < set->n_instances; i++) {
-    worker_arg_t *a = malloc(sizeof(*a));
-    if (a) {
-      a->s = s;
-      a->instance = i;
-    }
-    int rc = a ? pthread_create(&s->threads[i], NULL, worker, a) : -1;
-    if (rc != 0) {
-      free(a);
-      stop(&s->base);
-      sched_free(&s->base);
-      return inferd_status_new(INFERD_INTERNAL,
-                               "cannot start execution thread %u of model "
-                               "\"%s\"",
-                               i, set->name);
-    }
-    s->n_threads++;
+    w[i].s = s;
+    w[i].instance = i;
   }
+  pthread_mutex_init(&s->mu, NULL);
+  sched_cond_init(&s->cv);
+  /* threads start with the first request */
   *out = &s->base;
   return NULL;
 }

@@ -13,12 +13,21 @@
  * (or everything when no prefix has a preferred size). Each instance has
  * its own execution thread and receives batches through its slot.
  *
+ * Idle threads exit: a slot's thread that waited idle_ns without a batch,
+ * and the batcher once its queues are empty, no slot executes and idle_ns
+ * passed. Each decides under mu, where whoever hands it work (the batcher
+ * for a slot, enqueue or kick for the batcher) sees it gone and starts a new
+ * one, so nothing is stranded. While a slot executes the batcher stays, so
+ * the end of an execution always finds it. An exited thread is joined when
+ * its successor's successor starts (long after it ended) or at stop.
+ *
  * preserve_ordering: the batcher numbers requests as they arrive and holds
  * responses and releases back until all earlier requests were delivered.
  *
  * Locking: `mu` guards queues, slots and the ordering state; no lock is held
  * while a backend runs or a frontend callback is called.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +50,22 @@ typedef struct db_queue {
 
 typedef struct dyn_sched dyn_sched_t;
 
+/* A thread handle that may be replaced while its predecessor still awaits
+ * its join; changed only under mu while not stopping. */
+typedef struct db_thread {
+  pthread_t cur, prev;
+  bool joinable, prev_joinable;
+  bool alive; /* started and has not decided to exit */
+} db_thread_t;
+
 typedef struct db_slot {
   dyn_sched_t *s;
   uint32_t instance;
-  pthread_t thread;
-  pthread_cond_t cv;
+  db_thread_t th;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC */
   inferd_request_t **batch;
   uint32_t n;
-  bool busy;
+  bool busy; /* holds a batch (given, or executing) */
 } db_slot_t;
 
 /* per-request ordering record (preserve_ordering) */
@@ -81,9 +98,10 @@ struct dyn_sched {
   db_slot_t *slots;
   uint32_t n_slots;
   bool stopping;
-  bool wake; /* a cancel arrived */
-  pthread_t batcher;
-  bool batcher_started;
+  bool wake;        /* a cancel arrived */
+  uint64_t idle_ns; /* 0: threads never exit */
+  db_thread_t batcher;
+  inferd_request_t **plan_buf; /* the batcher's, max_batch + 1 */
   /* preserve_ordering */
   bool preserve;
   pthread_mutex_t po_mu;
@@ -380,15 +398,83 @@ static void fail_list(inferd_request_t *r) {
   }
 }
 
-static void timespec_at(struct timespec *ts, uint64_t mono_ns) {
-  /* condition variables below use CLOCK_MONOTONIC */
-  ts->tv_sec = (time_t)(mono_ns / 1000000000u);
-  ts->tv_nsec = (long)(mono_ns % 1000000000u);
+/* Starts fn(arg) as t's thread; under mu, t not alive, not stopping. The
+ * predecessor joined here exited before t's last thread started. */
+static bool spawn(dyn_sched_t *s, db_thread_t *t, void *(*fn)(void *),
+                  void *arg, const char *what) {
+  if (t->prev_joinable) {
+    pthread_join(t->prev, NULL);
+    t->prev_joinable = false;
+  }
+  pthread_t th;
+  int rc = pthread_create(&th, NULL, fn, arg);
+  if (rc != 0) {
+    LOG_ERROR("model \"%s\" version %lld: cannot start %s (error %d)",
+              s->base.set->name, (long long)s->base.set->version, what, rc);
+    return false;
+  }
+  if (t->joinable) {
+    t->prev = t->cur;
+    t->prev_joinable = true;
+  }
+  t->cur = th;
+  t->joinable = true;
+  t->alive = true;
+  return true;
+}
+
+/* Joins every thread t ever started; when no thread can start t any more. */
+static void join_all(db_thread_t *t) {
+  if (t->prev_joinable)
+    pthread_join(t->prev, NULL);
+  if (t->joinable)
+    pthread_join(t->cur, NULL);
+  t->prev_joinable = t->joinable = false;
+}
+
+static void *slot_main(void *p);
+
+/* The slot for the next batch: an idle one whose thread runs if there is
+ * one (no thread start on a busy model), else an idle one to start. */
+static db_slot_t *pick_slot(dyn_sched_t *s) {
+  db_slot_t *cold = NULL;
+  for (uint32_t i = 0; i < s->n_slots; i++) {
+    db_slot_t *sl = &s->slots[i];
+    if (sl->busy)
+      continue;
+    if (sl->th.alive)
+      return sl;
+    if (!cold)
+      cold = sl;
+  }
+  return cold;
+}
+
+static bool queues_empty(const dyn_sched_t *s) {
+  for (uint32_t l = 0; l < s->n_levels; l++)
+    if (s->queues[l].n)
+      return false;
+  return true;
+}
+
+static bool any_busy(const dyn_sched_t *s) {
+  for (uint32_t i = 0; i < s->n_slots; i++)
+    if (s->slots[i].busy)
+      return true;
+  return false;
+}
+
+static inferd_status_t *no_thread(const sched_t *base) {
+  return inferd_status_new(INFERD_INTERNAL,
+                           "model \"%s\" version %lld: cannot start an "
+                           "execution thread",
+                           base->set->name, (long long)base->set->version);
 }
 
 static void *batcher_main(void *p) {
   dyn_sched_t *s = p;
-  inferd_request_t **buf = calloc(s->max_batch + 1, sizeof(*buf));
+  inferd_request_t **buf = s->plan_buf;
+  uint64_t idle_since = 0;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     uint64_t now = core_now_ns();
@@ -401,11 +487,8 @@ static void *batcher_main(void *p) {
       pthread_mutex_lock(&s->mu);
       continue; /* state may have changed meanwhile */
     }
-    db_slot_t *idle = NULL;
-    for (uint32_t i = 0; i < s->n_slots && !idle; i++)
-      if (!s->slots[i].busy)
-        idle = &s->slots[i];
-    if (idle && buf) {
+    db_slot_t *idle = pick_slot(s);
+    if (idle) {
       batch_plan_t plan = {.reqs = buf};
       plan_batch(s, &plan);
       if (plan.n > 0) {
@@ -415,10 +498,19 @@ static void *batcher_main(void *p) {
             (s->n_preferred && plan.size >= s->preferred[s->n_preferred - 1]);
         if (ready) {
           uint32_t take = plan.n_pref ? plan.n_pref : plan.n;
+          bool started = idle->th.alive || spawn(s, &idle->th, slot_main, idle,
+                                                 "an execution thread");
           for (uint32_t i = 0; i < take; i++) {
             remove_queued(s, buf[i]);
             buf[i]->on_cancel = NULL;
             idle->batch[i] = buf[i];
+          }
+          if (!started) { /* answer rather than strand the batch */
+            pthread_mutex_unlock(&s->mu);
+            for (uint32_t i = 0; i < take; i++)
+              core_request_fail(idle->batch[i], no_thread(&s->base));
+            pthread_mutex_lock(&s->mu);
+            continue;
           }
           idle->n = take;
           idle->busy = true;
@@ -431,16 +523,27 @@ static void *batcher_main(void *p) {
     }
     if (s->wake)
       continue;
+    if (s->idle_ns && queues_empty(s) && !any_busy(s)) {
+      /* nothing to do and nothing that will come back to it: exit when
+       * this lasted idle_ns (enqueue starts a new batcher) */
+      if (!idle_since)
+        idle_since = now;
+      else if (now - idle_since >= s->idle_ns)
+        break;
+      wake_at = idle_since + s->idle_ns;
+    } else {
+      idle_since = 0;
+    }
     if (wake_at) {
       struct timespec ts;
-      timespec_at(&ts, wake_at);
+      sched_timespec_at(&ts, wake_at);
       pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     } else {
       pthread_cond_wait(&s->cv, &s->mu);
     }
   }
+  s->batcher.alive = false;
   pthread_mutex_unlock(&s->mu);
-  free(buf);
   return NULL;
 }
 
@@ -449,9 +552,19 @@ static void *slot_main(void *p) {
   dyn_sched_t *s = slot->s;
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!slot->n && !s->stopping)
-      pthread_cond_wait(&slot->cv, &s->mu);
-    if (!slot->n)
+    bool timed_out = false;
+    if (!slot->n && !s->stopping) {
+      struct timespec ts;
+      if (s->idle_ns)
+        sched_timespec_at(&ts, core_now_ns() + s->idle_ns);
+      while (!slot->n && !s->stopping && !timed_out)
+        if (!s->idle_ns)
+          pthread_cond_wait(&slot->cv, &s->mu);
+        else
+          timed_out =
+              pthread_cond_timedwait(&slot->cv, &s->mu, &ts) == ETIMEDOUT;
+    }
+    if (!slot->n) /* stopping, or idle too long: the batcher sees it gone */
       break;
     uint32_t n = slot->n;
     pthread_mutex_unlock(&s->mu);
@@ -461,17 +574,31 @@ static void *slot_main(void *p) {
     slot->busy = false;
     pthread_cond_signal(&s->cv);
   }
+  slot->th.alive = false;
   pthread_mutex_unlock(&s->mu);
   return NULL;
 }
 
 /* -------------------------------------------------------------- sched ops */
 
+/* Wakes the batcher, starting one if it exited; under mu, not stopping.
+ * False when none runs and none could start. */
+static bool wake_batcher(dyn_sched_t *s) {
+  if (s->batcher.alive) {
+    pthread_cond_signal(&s->cv);
+    return true;
+  }
+  return spawn(s, &s->batcher, batcher_main, s, "the batcher thread");
+}
+
 static void on_cancel(inferd_request_t *r) {
   dyn_sched_t *s = (dyn_sched_t *)r->sched_owner;
   pthread_mutex_lock(&s->mu);
   s->wake = true;
-  pthread_cond_signal(&s->cv);
+  /* a queued request with no batcher awaits a deferred kick, which starts
+   * one that will see the cancel */
+  if (s->batcher.alive)
+    pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -506,6 +633,9 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
                            "size %u",
                            base->set->name, (long long)base->set->version,
                            q->max_size);
+  bool defer = !st && sched_defer_wakeup(base);
+  if (!st && !defer && !wake_batcher(s))
+    st = no_thread(base);
   if (st) {
     pthread_mutex_unlock(&s->mu);
     if (s->preserve)
@@ -515,23 +645,12 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
   r->on_cancel = on_cancel;
   q_push(&q->head, &q->tail, r);
   q->n++;
-  if (!sched_defer_wakeup(base))
-    pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return NULL;
 }
 
-static void kick(sched_t *base) {
-  dyn_sched_t *s = (dyn_sched_t *)base;
-  pthread_mutex_lock(&s->mu);
-  pthread_cond_signal(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-}
-
-static void drain(sched_t *base) {
-  dyn_sched_t *s = (dyn_sched_t *)base;
-  pthread_mutex_lock(&s->mu);
-  s->stopping = true;
+/* Unlinks every queued request into one list (linked by next); under mu. */
+static inferd_request_t *take_queues(dyn_sched_t *s) {
   inferd_request_t *failed = NULL;
   for (uint32_t l = 0; l < s->n_levels; l++) {
     db_queue_t *q = &s->queues[l];
@@ -547,36 +666,57 @@ static void drain(sched_t *base) {
     q->head = q->tail = q->dhead = q->dtail = NULL;
     q->n = 0;
   }
-  pthread_cond_broadcast(&s->cv);
-  for (uint32_t i = 0; i < s->n_slots; i++)
-    pthread_cond_broadcast(&s->slots[i].cv);
-  pthread_mutex_unlock(&s->mu);
+  return failed;
+}
+
+static void fail_queued(inferd_request_t *failed,
+                        inferd_status_t *(*why)(const sched_t *),
+                        const sched_t *base) {
   while (failed) {
     inferd_request_t *nx = failed->next;
     failed->next = NULL;
     failed->on_cancel = NULL;
-    core_request_fail(failed, inferd_status_new(INFERD_UNAVAILABLE,
-                                                "model \"%s\" version %lld is "
-                                                "unloading",
-                                                base->set->name,
-                                                (long long)base->set->version));
+    core_request_fail(failed, why(base));
     failed = nx;
   }
+}
+
+static void kick(sched_t *base) {
+  dyn_sched_t *s = (dyn_sched_t *)base;
+  inferd_request_t *stranded = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (!s->stopping && !wake_batcher(s))
+    stranded = take_queues(s); /* deferred requests no batcher can run */
+  pthread_mutex_unlock(&s->mu);
+  fail_queued(stranded, no_thread, base);
+}
+
+static inferd_status_t *unloading(const sched_t *base) {
+  return inferd_status_new(INFERD_UNAVAILABLE,
+                           "model \"%s\" version %lld is unloading",
+                           base->set->name, (long long)base->set->version);
+}
+
+static void drain(sched_t *base) {
+  dyn_sched_t *s = (dyn_sched_t *)base;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = true;
+  inferd_request_t *failed = take_queues(s);
+  pthread_cond_broadcast(&s->cv);
+  for (uint32_t i = 0; i < s->n_slots; i++)
+    pthread_cond_broadcast(&s->slots[i].cv);
+  pthread_mutex_unlock(&s->mu);
+  fail_queued(failed, unloading, base);
 }
 
 static void stop(sched_t *base) {
   dyn_sched_t *s = (dyn_sched_t *)base;
   drain(base);
-  if (s->batcher_started)
-    pthread_join(s->batcher, NULL);
+  /* stopping is set: only the batcher could still start slot threads, and
+   * it stops first; the threads need mu to finish, so join without it */
+  join_all(&s->batcher);
   for (uint32_t i = 0; i < s->n_slots; i++)
-    if (s->slots[i].thread)
-      pthread_join(s->slots[i].thread, NULL);
-  pthread_mutex_lock(&s->mu);
-  s->batcher_started = false;
-  for (uint32_t i = 0; i < s->n_slots; i++)
-    s->slots[i].thread = 0;
-  pthread_mutex_unlock(&s->mu);
+    join_all(&s->slots[i].th);
 }
 
 static void sched_free(sched_t *base) {
@@ -586,6 +726,7 @@ static void sched_free(sched_t *base) {
     free(s->slots[i].batch);
   }
   free(s->slots);
+  free(s->plan_buf);
   free(s->queues);
   free(s->preferred);
   pthread_mutex_destroy(&s->mu);
@@ -620,17 +761,22 @@ inferd_status_t *sched_dynamic_new(const sched_instance_set_t *set,
                                    sched_t **out) {
   const cfg_model_t *c = set->config;
   const Inference__ModelDynamicBatching *db = c->dynamic_batching;
+  if (set->n_instances == 0)
+    return inferd_status_new(INFERD_INTERNAL, "model \"%s\": no instance",
+                             set->name);
+  uint64_t idle_ns;
+  inferd_status_t *st = sched_idle_timeout_ns(set, &idle_ns);
+  if (st)
+    return st;
   dyn_sched_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   s->base.ops = &dyn_ops;
   s->base.set = set;
+  s->idle_ns = idle_ns;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->po_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->cv, &ca);
+  sched_cond_init(&s->cv);
   s->max_batch = c->max_batch_size > 0 ? (uint64_t)c->max_batch_size : 1;
   s->max_delay_ns = db->max_queue_delay_microseconds * 1000u;
   s->preserve = db->preserve_ordering;
@@ -643,8 +789,8 @@ inferd_status_t *sched_dynamic_new(const sched_instance_set_t *set,
   s->queues = calloc(s->n_levels, sizeof(db_queue_t));
   s->preferred = calloc(db->n_preferred_batch_size + 1, sizeof(uint64_t));
   s->slots = calloc(set->n_instances, sizeof(db_slot_t));
-  inferd_status_t *st = NULL;
-  if (!s->queues || !s->preferred || !s->slots) {
+  s->plan_buf = calloc(s->max_batch + 1, sizeof(inferd_request_t *));
+  if (!s->queues || !s->preferred || !s->slots || !s->plan_buf) {
     st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
     goto fail;
   }
@@ -664,37 +810,17 @@ inferd_status_t *sched_dynamic_new(const sched_instance_set_t *set,
     db_slot_t *sl = &s->slots[i];
     sl->s = s;
     sl->instance = i;
-    pthread_cond_init(&sl->cv, NULL);
+    sched_cond_init(&sl->cv);
     sl->batch = calloc(s->max_batch, sizeof(inferd_request_t *));
     if (!sl->batch) {
       st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
       goto fail;
     }
   }
-  pthread_condattr_destroy(&ca);
-  for (uint32_t i = 0; i < s->n_slots; i++)
-    if (pthread_create(&s->slots[i].thread, NULL, slot_main, &s->slots[i])) {
-      s->slots[i].thread = 0;
-      st = inferd_status_new(INFERD_INTERNAL,
-                             "cannot start execution thread of model \"%s\"",
-                             set->name);
-      goto fail_threads;
-    }
-  if (pthread_create(&s->batcher, NULL, batcher_main, s)) {
-    st = inferd_status_new(INFERD_INTERNAL,
-                           "cannot start the batcher thread of model \"%s\"",
-                           set->name);
-    goto fail_threads;
-  }
-  s->batcher_started = true;
+  /* the batcher and the slots' threads start with the first request */
   *out = &s->base;
   return NULL;
-fail_threads:
-  stop(&s->base);
-  sched_free(&s->base);
-  return st;
 fail:
-  pthread_condattr_destroy(&ca);
   sched_free(&s->base);
   return st;
 }

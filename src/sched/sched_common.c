@@ -1,8 +1,10 @@
 /*
  * sched_common.c: what every scheduler shares: deferred wake-ups (a
  * frontend's event loop hands over several requests, then wakes each
- * scheduler once).
+ * scheduler once), and the idle timeout and monotonic waits of the
+ * execution threads that exit when idle.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,4 +45,46 @@ void inferd_thread_defer_wakeups(bool defer) {
     core_ref_release(s->set->ref);
   }
   deferred.n = 0;
+}
+
+#define IDLE_PARAM "inferd_instance_idle_timeout_ms"
+
+inferd_status_t *sched_idle_timeout_ns(const sched_instance_set_t *set,
+                                       uint64_t *out_ns) {
+  uint64_t ms = set->instance_idle_timeout_ms ? set->instance_idle_timeout_ms
+                                              : SCHED_IDLE_TIMEOUT_MS;
+  const cfg_model_t *c = set->config;
+  for (size_t i = 0; c && i < c->n_parameters; i++) {
+    const char *k = c->parameters[i]->key;
+    if (!k || strcmp(k, IDLE_PARAM) != 0)
+      continue;
+    const char *v =
+        c->parameters[i]->value ? c->parameters[i]->value->string_value : NULL;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x =
+        v && *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (!v || !end || *end || errno || x == 0 || x > UINT32_MAX)
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "model \"%s\": parameter \"" IDLE_PARAM
+                               "\": expected milliseconds in [1, %u], got "
+                               "\"%s\"",
+                               set->name, UINT32_MAX, v ? v : "");
+    ms = x;
+  }
+  *out_ns = ms == UINT32_MAX ? 0 : ms * 1000000u;
+  return NULL;
+}
+
+void sched_timespec_at(struct timespec *ts, uint64_t mono_ns) {
+  ts->tv_sec = (time_t)(mono_ns / 1000000000u);
+  ts->tv_nsec = (long)(mono_ns % 1000000000u);
+}
+
+void sched_cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
 }

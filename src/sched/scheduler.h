@@ -5,13 +5,20 @@
  * scheduler are implementations of this table (one file each). Prefix sched_.
  *
  * Threads: enqueue is called from frontend threads, concurrently. The
- * scheduler runs one execution thread per instance (or its own threads) and
- * runs batches through its instance set from them. drain may be called from the
- * repository thread while requests run; stop and free are called once, when the
- * model version is finalised (no request holds it any more).
+ * scheduler runs at most one execution thread per instance (or its own
+ * threads) and runs batches through its instance set from them. Execution
+ * threads are started on demand and exit after instance_idle_timeout_ms
+ * without work, so an idle model version costs no thread (issue 9); an
+ * instance never executes on two threads at once. drain may be called from
+ * the repository thread while requests run; stop and free are called once,
+ * when the model version is finalised (no request holds it any more).
  */
 #ifndef INFERD_SCHED_H
 #define INFERD_SCHED_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "core/refcount.h"
@@ -27,10 +34,11 @@ typedef struct sched_ops {
   /* Stops admitting and fails the queued requests with UNAVAILABLE; never
    * blocks (executions that started go on). Idempotent. */
   void (*drain)(sched_t *s);
-  /* drain, then waits for running executions and joins the threads.
-   * Idempotent. */
+  /* drain, then waits for running executions and joins every thread it
+   * started (those that exited when idle included). Idempotent. */
   void (*stop)(sched_t *s);
-  /* Wakes the execution (or batcher) threads after deferred enqueues. */
+  /* Wakes the execution (or batcher) threads after deferred enqueues,
+   * starting them when they exited while idle. */
   void (*kick)(sched_t *s);
   void (*free)(sched_t *s);
 } sched_ops_t;
@@ -46,13 +54,22 @@ typedef struct sched_instance_set {
   const cfg_model_t *config; /* max_batch_size, dynamic_batching, inputs */
   core_ref_t *ref;           /* held while a deferred wake-up is pending */
   /* Runs one batch on instance `instance` (called from that instance's
-   * execution thread only): cancelled requests are answered CANCELLED, the
-   * others go to the backend, which completes them; a failed execute fails
-   * every request of the batch. */
+   * current execution thread only, never on two threads at once; after
+   * the instance was idle the thread may be a new one): cancelled requests are
+   * answered CANCELLED, the others go to the backend, which completes them; a
+   * failed execute fails every request of the batch. */
   void (*execute)(void *ctx, uint32_t instance, inferd_request_t **reqs,
                   uint32_t n);
   void *ctx;
+  /* How long an execution (or batcher) thread waits for work before it
+   * exits; the next request starts it again. 0 = SCHED_IDLE_TIMEOUT_MS,
+   * UINT32_MAX = never exit. A model config parameter
+   * "inferd_instance_idle_timeout_ms" (an inferd extension) overrides it for
+   * one model. */
+  uint32_t instance_idle_timeout_ms;
 } sched_instance_set_t;
+
+#define SCHED_IDLE_TIMEOUT_MS 2000u
 
 struct sched {
   const sched_ops_t *ops;
@@ -78,4 +95,21 @@ inferd_status_t *sched_new_for_model(const sched_instance_set_t *set,
  * true when the calling thread defers wake-ups (the scheduler is then kicked
  * by inferd_thread_defer_wakeups(false)), false when it must signal now. */
 bool sched_defer_wakeup(sched_t *s);
+
+/* Sets *out_ns to the idle timeout of set's execution threads (the model's
+ * "inferd_instance_idle_timeout_ms" parameter, else the set's field, else
+ * SCHED_IDLE_TIMEOUT_MS); 0 means never exit. A parameter that is not a
+ * decimal number of milliseconds in [1, 4294967295] fails with INVALID_ARG.
+ * Thread-safe. */
+inferd_status_t *sched_idle_timeout_ns(const sched_instance_set_t *set,
+                                       uint64_t *out_ns);
+
+/* The absolute CLOCK_MONOTONIC time mono_ns as a timespec, for
+ * pthread_cond_timedwait on a condition variable created with
+ * sched_cond_init. */
+void sched_timespec_at(struct timespec *ts, uint64_t mono_ns);
+
+/* Initialises cv to measure timeouts on CLOCK_MONOTONIC (a wall-clock jump
+ * must not wake or hold back an idle thread). */
+void sched_cond_init(pthread_cond_t *cv);
 #endif
