@@ -62,6 +62,9 @@ test-asan: asan
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -DINFERD_WERROR=ON -DINFERD_TSAN=ON
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target sched_test_dynamic_batcher \
+	  sched_test_idle_threads sched_test_idle_race \
+	  repository_test_lifecycle_race repository_test_many_models \
+	  repository_test_versions \
 	  inferd inferd_testing inferd_add_sub inferd_identity
 
 test-tsan: tsan

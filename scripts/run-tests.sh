@@ -48,9 +48,9 @@ fi
 if [[ $tsan -eq 1 ]]; then
   export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}halt_on_error=1:second_deadlock_stack=1"
   echo "run-tests: TSAN_OPTIONS=$TSAN_OPTIONS"
-  echo "== unit tests under TSan ($build, scheduler)"
+  echo "== unit tests under TSan ($build, schedulers and lifecycle)"
   ctest --test-dir "$build" --output-on-failure --no-tests=error \
-    --timeout 300 -R '^sched/'
+    --timeout 300 -R '^(sched|repository)/'
   echo "== lifecycle end-to-end tests under TSan ($build/inferd)"
   export INFERD_BIN="$build/inferd"
   export INFERD_BACKEND_DIR="$build/backends"
@@ -59,7 +59,7 @@ if [[ $tsan -eq 1 ]]; then
   export PYTHONDONTWRITEBYTECODE=1
   cd "$root/tests/e2e"
   "$python" -m pytest -p no:cacheprovider -q -ra -m "not slow" \
-    --ignore=test_lifecycle_grpc.py test_lifecycle_*.py
+    --ignore=test_lifecycle_grpc.py test_lifecycle_*.py test_many_models.py
   exit 0
 fi
 

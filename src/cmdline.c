@@ -32,6 +32,7 @@ enum opt_id {
   OPT_REPOSITORY_POLL_SECS,
   OPT_MODEL_LOAD_THREAD_COUNT,
   OPT_MODEL_UNLOAD_TIMEOUT_MS,
+  OPT_INSTANCE_IDLE_TIMEOUT_MS,
   OPT_MODEL_LOAD_ON_DEMAND,
   OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS,
   OPT_MODEL_MEMORY_BUDGET,
@@ -106,6 +107,11 @@ static const opt_def_t opts[] = {
      UINT32_MAX, NULL, "<ms>",
      "inferd extension: how long an unload lets queued requests wait before "
      "failing them (started executions always finish)"},
+    {"instance-idle-timeout-ms", OPT_INSTANCE_IDLE_TIMEOUT_MS, K_INT, 0,
+     UINT32_MAX, NULL, "<ms>",
+     "inferd extension: a model instance's execution thread exits after "
+     "this long without work and starts again on the next request (0: "
+     "never exits)"},
     {"model-load-on-demand", OPT_MODEL_LOAD_ON_DEMAND, K_BOOL, 0, 0, NULL,
      "<bool>",
      "inferd extension, explicit mode: an infer, metadata or config request "
@@ -442,6 +448,9 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   case OPT_MODEL_UNLOAD_TIMEOUT_MS:
     c->server.model_unload_timeout_ms = (uint32_t)n;
     break;
+  case OPT_INSTANCE_IDLE_TIMEOUT_MS:
+    c->server.instance_idle_timeout_ms = (uint32_t)n;
+    break;
   case OPT_MODEL_LOAD_ON_DEMAND:
     c->server.load_on_demand = b;
     break;
@@ -712,6 +721,9 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
     return;
   case OPT_MODEL_UNLOAD_TIMEOUT_MS:
     snprintf(buf, n, "%" PRIu32, c->server.model_unload_timeout_ms);
+    return;
+  case OPT_INSTANCE_IDLE_TIMEOUT_MS:
+    snprintf(buf, n, "%" PRIu32, c->server.instance_idle_timeout_ms);
     return;
   case OPT_MODEL_LOAD_ON_DEMAND:
     s = c->server.load_on_demand ? "true" : "false";

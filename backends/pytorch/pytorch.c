@@ -49,7 +49,6 @@ typedef struct pt_model {
 typedef struct pt_instance {
   pt_model_t *model;
   ts_module_t *mod;
-  bool thread_ready; /* ts_thread_setup done on the execute thread */
   int intra;
 } pt_instance_t;
 
@@ -412,10 +411,14 @@ static inferd_status_t *pt_execute(inferd_backend_instance_t *inst,
                                    inferd_request_t *const *requests,
                                    uint32_t n) {
   pt_instance_t *pi = bk_host->instance_state(inst);
-  if (!pi->thread_ready) {
+  /* libtorch's settings are per OS thread, and the server may run an
+   * instance on a new thread after it was idle: set up each thread once
+   * (a thread serves one instance only) */
+  static _Thread_local bool thread_ready;
+  if (!thread_ready) {
     pi->intra = default_intra(pi->model);
     ts_thread_setup(pi->intra, pi->model->optimize);
-    pi->thread_ready = true;
+    thread_ready = true;
     BK_LOG(BK_LOG_VERBOSE, "instance \"%s\": %d intra-op thread(s)",
            bk_host->instance_name(inst), pi->intra);
   }

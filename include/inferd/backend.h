@@ -24,8 +24,12 @@
  * Threads:
  *  - backend/model/instance init and fini run on the repository thread, never
  *    concurrently for one model. Different models may load concurrently.
- *  - execute runs on the instance's own thread; it is never called
+ *  - execute runs on the instance's execution thread; it is never called
  *    concurrently for one instance; different instances run in parallel.
+ *    An instance idle for --instance-idle-timeout-ms loses its thread and
+ *    gets a new one on its next request: keep per-thread setup (thread
+ *    pools, thread-local settings) keyed to the OS thread, not done once per
+ *    instance.
  *  - host->response_send, send_final and request_release may be called from
  *    any thread (e.g. a worker thread of a decoupled model or the reader
  *    thread of an out-of-process backend); all other host request/response

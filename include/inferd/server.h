@@ -115,6 +115,9 @@ typedef struct inferd_server_options {
   bool load_on_demand;
   uint32_t load_on_demand_timeout_ms;
   uint64_t memory_budget_bytes;
+  /* a model instance's execution thread exits after this long without work
+   * and starts again on the next request; default 2 000; 0: never exits */
+  uint32_t instance_idle_timeout_ms;
 } inferd_server_options_t;
 
 /* Fills opts with the defaults above. */

@@ -298,8 +298,8 @@ static void model_destroy(inferd_model_t *m, bool model_initialised) {
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
-                            model_unused_cb on_unused, void *ctx,
-                            inferd_model_t **out) {
+                            uint32_t idle_timeout_ms, model_unused_cb on_unused,
+                            void *ctx, inferd_model_t **out) {
   uint64_t t0 = core_now_ns();
   inferd_model_t *m = calloc(1, sizeof(*m));
   if (!m)
@@ -371,7 +371,7 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                                    .ref = &m->ref,
                                    .execute = model_execute,
                                    .ctx = m};
-  m->iset.instance_idle_timeout_ms = SCHED_IDLE_TIMEOUT_MS; /* until a flag */
+  m->iset.instance_idle_timeout_ms = idle_timeout_ms;
   if ((st = sched_new_for_model(&m->iset, &m->sched)))
     goto fail;
   if ((st = model_warmup(m)))

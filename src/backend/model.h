@@ -93,7 +93,7 @@ struct inferd_model {
   struct sched *sched;
   model_stats_t stats;
   uint64_t load_ns;
-  uint64_t memory_bytes; /* reported by the backend, else RSS growth */
+  uint64_t memory_bytes;         /* reported by the backend, else RSS growth */
   _Atomic uint64_t last_used_ns; /* last acquire for a request (LRU) */
 
   model_unused_cb on_unused; /* the owner's hook, with its context */
@@ -108,7 +108,9 @@ static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
   return (inferd_model_t *)m;
 }
 
-/* Loads version `version` of a model whose complete config is cfg (copied):
+/* Loads version `version` of a model whose complete config is cfg (copied);
+ * its instances' threads exit after idle_timeout_ms without work
+ * (UINT32_MAX: never; see sched_instance_set_t):
  * acquires the backend, runs model_init and instance_init for every
  * instance, starts the scheduler. On failure everything done is undone and
  * the error names the model and version. on_unused(m, ctx) is called when
@@ -116,8 +118,8 @@ static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
-                            model_unused_cb on_unused, void *ctx,
-                            inferd_model_t **out);
+                            uint32_t idle_timeout_ms, model_unused_cb on_unused,
+                            void *ctx, inferd_model_t **out);
 /* Completes the config from a backend's partial JSON during model_init
  * (host function model_set_config_json). */
 inferd_status_t *model_complete_config(inferd_model_t *m, const char *json);

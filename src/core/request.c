@@ -317,6 +317,7 @@ void inferd_request_set_response_allocator(inferd_request_t *req,
 
 void inferd_request_cancel(inferd_request_t *req) {
   atomic_store(&req->cancelled, true);
-  if (req->on_cancel)
-    req->on_cancel(req);
+  void (*fn)(inferd_request_t *) = atomic_load(&req->on_cancel);
+  if (fn) /* the scheduler holding it is alive: the request holds its model */
+    fn(req);
 }

@@ -99,7 +99,9 @@ struct inferd_request {
   void *sched_owner; /* the scheduler that queued it */
   /* called by inferd_request_cancel (any thread) while a scheduler holds the
    * request; must not call back into the frontend */
-  void (*on_cancel)(inferd_request_t *r);
+  _Atomic(void (*)(inferd_request_t *r)) on_cancel; /* atomic: the batcher
+                                                       clears it while a
+                                                       frontend cancels */
 };
 
 typedef struct core_output {

@@ -595,6 +595,8 @@ static void job_load(lc_job_t *j) {
              (long long)j->sel[i]);
     inferd_status_t *e =
         model_load(r->o.server, r->o.backends, j->name, j->sel[i], dir, cfg,
+                   r->o.instance_idle_timeout_ms ? r->o.instance_idle_timeout_ms
+                                                 : UINT32_MAX,
                    on_unused, mref, &j->models[i]);
     if (e) {
       free(mref);

@@ -388,7 +388,7 @@ static void fail_list(inferd_request_t *r) {
   while (r) {
     inferd_request_t *nx = r->next;
     r->next = NULL;
-    r->on_cancel = NULL;
+    atomic_store(&r->on_cancel, NULL);
     bool cancelled = r->sched_deadline_ns == 0;
     core_request_fail(
         r, cancelled ? inferd_status_new(INFERD_CANCELLED, "request cancelled")
@@ -502,7 +502,7 @@ static void *batcher_main(void *p) {
                                                  "an execution thread");
           for (uint32_t i = 0; i < take; i++) {
             remove_queued(s, buf[i]);
-            buf[i]->on_cancel = NULL;
+            atomic_store(&buf[i]->on_cancel, NULL);
             idle->batch[i] = buf[i];
           }
           if (!started) { /* answer rather than strand the batch */
@@ -642,7 +642,7 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
       po_detach(s, r);
     return st;
   }
-  r->on_cancel = on_cancel;
+  atomic_store(&r->on_cancel, on_cancel);
   q_push(&q->head, &q->tail, r);
   q->n++;
   pthread_mutex_unlock(&s->mu);
@@ -675,7 +675,7 @@ static void fail_queued(inferd_request_t *failed,
   while (failed) {
     inferd_request_t *nx = failed->next;
     failed->next = NULL;
-    failed->on_cancel = NULL;
+    atomic_store(&failed->on_cancel, NULL);
     core_request_fail(failed, why(base));
     failed = nx;
   }

@@ -32,6 +32,7 @@ void inferd_server_options_init(inferd_server_options_t *o) {
   o->model_load_thread_count = 4;
   o->model_unload_timeout_ms = 30000;
   o->load_on_demand_timeout_ms = 60000;
+  o->instance_idle_timeout_ms = 2000;
 }
 
 inferd_status_t *inferd_server_new(inferd_server_t **out,
@@ -113,7 +114,8 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
       .load_on_demand = o->load_on_demand,
       .load_on_demand_timeout_ms =
           o->load_on_demand_timeout_ms ? o->load_on_demand_timeout_ms : 60000,
-      .memory_budget_bytes = o->memory_budget_bytes};
+      .memory_budget_bytes = o->memory_budget_bytes,
+      .instance_idle_timeout_ms = o->instance_idle_timeout_ms};
   if ((st = repo_new(&ro, &s->repo)))
     goto fail;
   if ((st = repo_load_startup(s->repo, o->startup_models, o->n_startup_models,
