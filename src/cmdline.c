@@ -33,6 +33,7 @@ enum opt_id {
   OPT_MODEL_LOAD_THREAD_COUNT,
   OPT_MODEL_UNLOAD_TIMEOUT_MS,
   OPT_INSTANCE_IDLE_TIMEOUT_MS,
+  OPT_INLINE_EXECUTION,
   OPT_MODEL_LOAD_ON_DEMAND,
   OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS,
   OPT_MODEL_MEMORY_BUDGET,
@@ -112,6 +113,9 @@ static const opt_def_t opts[] = {
      "inferd extension: a model instance's execution thread exits after "
      "this long without work and starts again on the next request (0: "
      "never exits)"},
+    {"inline-execution", OPT_INLINE_EXECUTION, K_BOOL, 0, 0, NULL, "<bool>",
+     "inferd extension: backends that declare a non-blocking execute run on "
+     "the thread that received the request when an instance is idle"},
     {"model-load-on-demand", OPT_MODEL_LOAD_ON_DEMAND, K_BOOL, 0, 0, NULL,
      "<bool>",
      "inferd extension, explicit mode: an infer, metadata or config request "
@@ -451,6 +455,9 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   case OPT_INSTANCE_IDLE_TIMEOUT_MS:
     c->server.instance_idle_timeout_ms = (uint32_t)n;
     break;
+  case OPT_INLINE_EXECUTION:
+    c->server.inline_execution = b;
+    break;
   case OPT_MODEL_LOAD_ON_DEMAND:
     c->server.load_on_demand = b;
     break;
@@ -725,6 +732,9 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
   case OPT_INSTANCE_IDLE_TIMEOUT_MS:
     snprintf(buf, n, "%" PRIu32, c->server.instance_idle_timeout_ms);
     return;
+  case OPT_INLINE_EXECUTION:
+    s = c->server.inline_execution ? "true" : "false";
+    break;
   case OPT_MODEL_LOAD_ON_DEMAND:
     s = c->server.load_on_demand ? "true" : "false";
     break;

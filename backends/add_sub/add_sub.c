@@ -269,6 +269,7 @@ static const inferd_backend_api_t add_sub_api = {
     .model_init = add_sub_model_init,
     .model_fini = add_sub_model_fini,
     .execute = add_sub_execute,
+    .flags = INFERD_BACKEND_FLAG_NONBLOCKING, /* pure memory work */
 };
 
 INFERD_API inferd_status_t *

@@ -46,6 +46,7 @@ static const inferd_backend_api_t identity_api = {
     .model_init = identity_model_init,
     .model_fini = identity_model_fini,
     .execute = identity_execute,
+    .flags = INFERD_BACKEND_FLAG_NONBLOCKING, /* pure memory work */
 };
 
 INFERD_API inferd_status_t *

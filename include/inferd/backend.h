@@ -248,7 +248,17 @@ typedef struct inferd_backend_api {
    * state), after every instance_init. Called once per load, from the
    * loading thread; used by the memory budget (--model-memory-budget). */
   uint64_t (*model_memory_bytes)(inferd_backend_model_t *m);
+  /* INFERD_BACKEND_FLAG_* */
+  uint64_t flags;
 } inferd_backend_api_t;
+
+/* execute never blocks: no I/O, no sleeping, no waiting on other threads,
+ * bounded CPU time. The server may then run it on the thread that
+ * submitted the request (a frontend's event loop) when the instance is
+ * idle and nothing is queued, saving two thread wake-ups per request
+ * (--inline-execution). Never set it for a backend that calls out to
+ * anything that may wait. */
+#define INFERD_BACKEND_FLAG_NONBLOCKING 1u
 
 typedef inferd_status_t *(*inferd_backend_register_fn)(
     const inferd_host_api_t *host, const inferd_backend_api_t **api);

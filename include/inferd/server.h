@@ -118,6 +118,9 @@ typedef struct inferd_server_options {
   /* a model instance's execution thread exits after this long without work
    * and starts again on the next request; default 2 000; 0: never exits */
   uint32_t instance_idle_timeout_ms;
+  /* backends that declare execute non-blocking (identity, add_sub) run on
+   * the submitting thread when an instance is idle; default true */
+  bool inline_execution;
 } inferd_server_options_t;
 
 /* Fills opts with the defaults above. */

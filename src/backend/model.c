@@ -298,8 +298,9 @@ static void model_destroy(inferd_model_t *m, bool model_initialised) {
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
-                            uint32_t idle_timeout_ms, model_unused_cb on_unused,
-                            void *ctx, inferd_model_t **out) {
+                            const model_run_opts_t *run,
+                            model_unused_cb on_unused, void *ctx,
+                            inferd_model_t **out) {
   uint64_t t0 = core_now_ns();
   inferd_model_t *m = calloc(1, sizeof(*m));
   if (!m)
@@ -371,7 +372,15 @@ inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                                    .ref = &m->ref,
                                    .execute = model_execute,
                                    .ctx = m};
-  m->iset.instance_idle_timeout_ms = idle_timeout_ms;
+  m->iset.instance_idle_timeout_ms = run->idle_timeout_ms;
+  {
+    const inferd_backend_api_t *api = m->backend->api;
+    m->iset.inline_ok =
+        run->inline_execution &&
+        api->struct_size >=
+            offsetof(inferd_backend_api_t, flags) + sizeof(uint64_t) &&
+        (api->flags & INFERD_BACKEND_FLAG_NONBLOCKING);
+  }
   if ((st = sched_new_for_model(&m->iset, &m->sched)))
     goto fail;
   if ((st = model_warmup(m)))

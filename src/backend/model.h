@@ -108,9 +108,14 @@ static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
   return (inferd_model_t *)m;
 }
 
-/* Loads version `version` of a model whose complete config is cfg (copied);
- * its instances' threads exit after idle_timeout_ms without work
- * (UINT32_MAX: never; see sched_instance_set_t):
+/* How a model version's instances run (see sched_instance_set_t). */
+typedef struct model_run_opts {
+  uint32_t idle_timeout_ms; /* threads exit after this; UINT32_MAX: never */
+  bool inline_execution;    /* for backends that declare NONBLOCKING */
+} model_run_opts_t;
+
+/* Loads version `version` of a model whose complete config is cfg (copied),
+ * its instances running as `run` says:
  * acquires the backend, runs model_init and instance_init for every
  * instance, starts the scheduler. On failure everything done is undone and
  * the error names the model and version. on_unused(m, ctx) is called when
@@ -118,8 +123,9 @@ static inline inferd_model_t *model_from_be(const inferd_backend_model_t *m) {
 inferd_status_t *model_load(inferd_server_t *s, be_registry_t *reg,
                             const char *name, int64_t version,
                             const char *model_dir, const cfg_model_t *cfg,
-                            uint32_t idle_timeout_ms, model_unused_cb on_unused,
-                            void *ctx, inferd_model_t **out);
+                            const struct model_run_opts *run,
+                            model_unused_cb on_unused, void *ctx,
+                            inferd_model_t **out);
 /* Completes the config from a backend's partial JSON during model_init
  * (host function model_set_config_json). */
 inferd_status_t *model_complete_config(inferd_model_t *m, const char *json);

@@ -465,6 +465,7 @@ static void publish(repo_t *r) {
     all_ready = all_ready && lm_ready(lm);
   }
   t->all_ready = all_ready;
+  t->figures = r->o.load_on_demand || r->o.memory_budget_bytes;
   repo_tbl_t *old = repo_tbl_swap(&r->tbl, t);
   if (old) {
     free(old->entries);
@@ -593,11 +594,14 @@ static void job_load(lc_job_t *j) {
     mref->lm = j->lm;
     LOG_INFO("loading model \"%s\" version %lld", j->name,
              (long long)j->sel[i]);
+    model_run_opts_t run = {.idle_timeout_ms =
+                                r->o.instance_idle_timeout_ms
+                                    ? r->o.instance_idle_timeout_ms
+                                    : UINT32_MAX,
+                            .inline_execution = r->o.inline_execution};
     inferd_status_t *e =
         model_load(r->o.server, r->o.backends, j->name, j->sel[i], dir, cfg,
-                   r->o.instance_idle_timeout_ms ? r->o.instance_idle_timeout_ms
-                                                 : UINT32_MAX,
-                   on_unused, mref, &j->models[i]);
+                   &run, on_unused, mref, &j->models[i]);
     if (e) {
       free(mref);
       LOG_ERROR("failed to load model \"%s\" version %lld: %s", j->name,

@@ -193,7 +193,9 @@ bool repo_tbl_has_ready(repo_t *r, const char *name, size_t len, bool *known) {
 }
 
 static void entry_figures(inferd_model_index_entry_t *o,
-                          const repo_tbl_entry_t *e) {
+                          const repo_tbl_entry_t *e, bool on) {
+  if (!on) /* Triton's index entry, nothing more */
+    return;
   o->memory_bytes = e->mem_bytes;
   o->n_loads = e->n_loads;
   o->n_evictions = e->n_evictions;
@@ -225,7 +227,7 @@ inferd_status_t *repo_index(repo_t *r, bool ready_only,
     if (e->n_versions == 0) {
       if (ready_only)
         continue;
-      entry_figures(&es[k], e);
+      entry_figures(&es[k], e, t->figures);
       ok = entry_set(&es[k++], e->name, -1,
                      e->state ? repo_state_name(e->state) : NULL, e->reason);
       continue;
@@ -234,7 +236,7 @@ inferd_status_t *repo_index(repo_t *r, bool ready_only,
       const repo_tbl_version_t *v = &e->versions[j];
       if (ready_only && v->state != REPO_STATE_READY)
         continue;
-      entry_figures(&es[k], e);
+      entry_figures(&es[k], e, t->figures);
       ok = entry_set(&es[k++], e->name, v->version, repo_state_name(v->state),
                      v->reason);
     }

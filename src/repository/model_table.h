@@ -35,6 +35,8 @@ typedef struct repo_tbl {
   repo_tbl_entry_t **entries; /* sorted by name */
   size_t n;
   bool all_ready;
+  bool figures; /* the index reports memory and load figures (on when the
+                   many-models features are: load on demand, a budget) */
 } repo_tbl_t;
 
 typedef struct repo_tbl_lock {

@@ -44,6 +44,7 @@ typedef struct repo_options {
   uint32_t load_on_demand_timeout_ms;
   uint64_t memory_budget_bytes;      /* 0: none */
   uint32_t instance_idle_timeout_ms; /* 0: threads never exit */
+  bool inline_execution;
 } repo_options_t;
 
 /* Creates the repository and starts its threads (nothing is loaded). */

@@ -36,7 +36,9 @@ typedef struct worker {
   uint32_t instance;
   pthread_t thread, prev;
   bool joinable, prev_joinable;
-  bool alive; /* started and has not decided to exit */
+  bool alive;       /* started and has not decided to exit */
+  bool inline_busy; /* executing on a submitting thread (no thread of its
+                       own may start meanwhile) */
 } worker_t;
 
 struct default_sched {
@@ -46,7 +48,8 @@ struct default_sched {
   inferd_request_t *head, *tail;
   uint32_t n_queued;
   uint32_t n_alive, n_idle;
-  uint64_t idle_ns; /* 0: threads never exit */
+  uint32_t n_inline; /* instances executing on a submitting thread */
+  uint64_t idle_ns;  /* 0: threads never exit */
   bool stopping;
   worker_t *workers;
 };
@@ -121,7 +124,8 @@ static bool spawn(default_sched_t *s, worker_t *w) {
 static void start_threads(default_sched_t *s) {
   uint32_t n = s->base.set->n_instances;
   for (uint32_t i = 0; i < n && s->n_queued > s->n_idle && !s->stopping; i++)
-    if (!s->workers[i].alive && !spawn(s, &s->workers[i]))
+    if (!s->workers[i].alive && !s->workers[i].inline_busy &&
+        !spawn(s, &s->workers[i]))
       break;
 }
 
@@ -138,9 +142,43 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
     pthread_mutex_unlock(&s->mu);
     return unloading(base);
   }
+  if (base->set->inline_ok && !s->head) {
+    /* a non-blocking backend on an instance without a thread: run it here,
+     * on the submitting thread (no wake-ups); requests that come meanwhile
+     * queue for threads as usual */
+    for (uint32_t i = 0; i < base->set->n_instances; i++) {
+      worker_t *w = &s->workers[i];
+      if (w->alive || w->inline_busy)
+        continue;
+      w->inline_busy = true;
+      s->n_inline++;
+      /* the request's release inside execute may drop the version's last
+       * other reference: hold one so that the version (and this
+       * scheduler) outlives the call; a thread of its own would be joined
+       * before finalisation, this one is not */
+      core_ref_t *ref = base->set->ref;
+      core_ref_acquire(ref);
+      pthread_mutex_unlock(&s->mu);
+      inferd_request_t *batch[1] = {req};
+      req->next = NULL;
+      base->set->execute(base->set->ctx, i, batch, 1);
+      pthread_mutex_lock(&s->mu);
+      w->inline_busy = false;
+      s->n_inline--;
+      if (s->head && !s->stopping) {
+        start_threads(s);
+        pthread_cond_signal(&s->cv);
+      }
+      pthread_mutex_unlock(&s->mu);
+      core_ref_release(ref); /* last: may hand the version to finalisation */
+      return NULL;
+    }
+  }
   bool defer = sched_defer_wakeup(base);
-  if (!defer && s->n_alive == 0) {
-    /* the request would wait for a thread that cannot start: refuse it */
+  if (!defer && s->n_alive == 0 && s->n_inline == 0) {
+    /* the request would wait for a thread that cannot start: refuse it
+     * (with an inline execution running, that one starts threads when it
+     * ends) */
     if (!spawn(s, &s->workers[0])) {
       pthread_mutex_unlock(&s->mu);
       return inferd_status_new(INFERD_INTERNAL,
@@ -195,7 +233,8 @@ static void kick(sched_t *base) {
   inferd_request_t *stranded = NULL;
   pthread_mutex_lock(&s->mu);
   start_threads(s);
-  if (s->head && s->n_alive == 0) /* deferred requests no thread can run */
+  if (s->head && s->n_alive == 0 && s->n_inline == 0) /* no thread can run
+                                                         them */
     stranded = take_queue(s);
   else if (s->head && s->head->next)
     pthread_cond_broadcast(&s->cv); /* several requests: every idle worker */

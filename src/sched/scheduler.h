@@ -67,6 +67,10 @@ typedef struct sched_instance_set {
    * "inferd_instance_idle_timeout_ms" (an inferd extension) overrides it for
    * one model. */
   uint32_t instance_idle_timeout_ms;
+  /* the backend declared execute non-blocking and inline execution is on:
+   * the default scheduler may run a request on the submitting thread when
+   * an instance has no thread and nothing is queued */
+  bool inline_ok;
 } sched_instance_set_t;
 
 #define SCHED_IDLE_TIMEOUT_MS 2000u

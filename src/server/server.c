@@ -33,6 +33,7 @@ void inferd_server_options_init(inferd_server_options_t *o) {
   o->model_unload_timeout_ms = 30000;
   o->load_on_demand_timeout_ms = 60000;
   o->instance_idle_timeout_ms = 2000;
+  o->inline_execution = true;
 }
 
 inferd_status_t *inferd_server_new(inferd_server_t **out,
@@ -115,7 +116,8 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
       .load_on_demand_timeout_ms =
           o->load_on_demand_timeout_ms ? o->load_on_demand_timeout_ms : 60000,
       .memory_budget_bytes = o->memory_budget_bytes,
-      .instance_idle_timeout_ms = o->instance_idle_timeout_ms};
+      .instance_idle_timeout_ms = o->instance_idle_timeout_ms,
+      .inline_execution = o->inline_execution};
   if ((st = repo_new(&ro, &s->repo)))
     goto fail;
   if ((st = repo_load_startup(s->repo, o->startup_models, o->n_startup_models,
