@@ -93,6 +93,10 @@ struct http_req {
   bool body_owned;    /* malloc'd, else arena */
   pthread_mutex_t mu; /* guards ireq against release vs. cancel */
   bool inflight;
+  /* under mu: infer_async has not returned yet; a final response that
+   * comes meanwhile (inline execution on this thread) sets early_final
+   * instead of resuming a connection that was never suspended */
+  bool submitting, early_final;
   bool od_tried; /* a load on demand was asked for (never twice) */
   bool od_wait;  /* suspended for it: the resumed call runs the route again */
   bool watching; /* own loop: the socket is watched for a hang-up */
@@ -397,8 +401,15 @@ static void response_cb(inferd_response_t *resp, uint32_t flags, void *userp) {
     else
       inferd_response_free(resp); /* HTTP carries one response */
   }
-  if (flags & INFERD_RESPONSE_FLAG_FINAL)
-    resume(q);
+  if (flags & INFERD_RESPONSE_FLAG_FINAL) {
+    pthread_mutex_lock(&q->mu);
+    bool early = q->submitting;
+    if (early)
+      q->early_final = true;
+    else
+      resume(q); /* under mu: start_infer suspended the call under it */
+    pthread_mutex_unlock(&q->mu);
+  }
 }
 
 static void release_cb(inferd_request_t *req, void *userp) {
@@ -470,6 +481,8 @@ static inferd_status_t *build_request(http_req_t *q, inferd_request_t *r) {
   return NULL;
 }
 
+static enum MHD_Result finish_infer(http_req_t *q);
+
 static enum MHD_Result start_infer(http_req_t *q) {
   http_server_t *h = q->h;
   inferd_status_t *st = NULL;
@@ -527,16 +540,29 @@ static enum MHD_Result start_infer(http_req_t *q) {
   q->ireq = r;
   q->inflight = true;
   atomic_fetch_add(&q->refs, 1);
-  suspend(q);
-  watch_hangup(q);
+  pthread_mutex_lock(&q->mu);
+  q->submitting = true;
+  q->early_final = false;
+  pthread_mutex_unlock(&q->mu);
   st = inferd_server_infer_async(h->srv, r);
-  if (st) {
-    /* callbacks will not run: undo and answer on the resumed call */
+  /* The answer may be here already (a non-blocking backend ran on this
+   * thread): then it goes out now, with no suspend/resume round. Else the
+   * call is suspended under mu, which response_cb takes before resuming,
+   * so a response from another thread always finds it suspended. */
+  pthread_mutex_lock(&q->mu);
+  q->submitting = false;
+  bool early = q->early_final;
+  if (!st && !early)
+    suspend(q);
+  pthread_mutex_unlock(&q->mu);
+  if (st) { /* callbacks will not run */
     q->inflight = false;
     atomic_fetch_sub(&q->refs, 1);
-    q->async_err = st;
-    resume(q);
+    return http_queue_error(q, st);
   }
+  if (early)
+    return finish_infer(q);
+  watch_hangup(q);
   return MHD_YES;
 }
 
