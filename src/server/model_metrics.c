@@ -148,6 +148,7 @@ void srv_metrics_rejected(srv_metrics_t *t, const inferd_model_t *m) {
   WITH_ENTRY(t, m, e, {
     atomic_fetch_sub_explicit(&e->pending, 1, memory_order_relaxed);
     add(&e->fail[INFERD_FAIL_REJECTED], 1);
+    add(&e->request_hist[0], 1); /* as in the statistics: a 0 ns failure */
   });
 }
 
