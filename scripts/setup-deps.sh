@@ -5,6 +5,7 @@
 # needed). Works without a TTY.
 #
 # Usage: scripts/setup-deps.sh [--frameworks] [--onnxruntime] [--bench]
+#                              [--observability]
 #   (none)         build inferd (HTTP + gRPC frontends) and run its tests
 #   --frameworks   also the framework backends and their tests: libtorch
 #                  (pytorch backend, ~830 MB), OpenCV DNN + onnx + its test
@@ -19,6 +20,9 @@
 #                  there). No network, no npm or another CPU: a warning, and
 #                  the backend is not built. A checksum mismatch is an error.
 #   --bench        also what bench/ needs (wrk, nginx-light)
+#   --observability  test-only: Debian's prometheus, which
+#                  tests/e2e/test_metrics.py starts to scrape inferd (the
+#                  test skips without it)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,9 +106,11 @@ for arg in "$@"; do
     want_ort=1 ;;
   --bench)
     packages+=(wrk nginx-light) ;;
+  --observability)
+    packages+=(prometheus) ;;
   *)
     echo "setup-deps.sh: unknown argument '$arg' (expected --frameworks," \
-      "--bench or nothing)" >&2
+      "--bench, --observability or nothing)" >&2
     exit 2 ;;
   esac
 done

@@ -47,6 +47,13 @@ enum opt_id {
   OPT_LOG_WARNING,
   OPT_LOG_ERROR,
   OPT_LOG_FORMAT,
+  OPT_ALLOW_METRICS,
+  OPT_ALLOW_CPU_METRICS,
+  OPT_ALLOW_GPU_METRICS,
+  OPT_METRICS_PORT,
+  OPT_METRICS_ADDRESS,
+  OPT_METRICS_INTERVAL_MS,
+  OPT_METRICS_CONFIG,
   OPT_ALLOW_GRPC,
   OPT_GRPC_PORT,
   OPT_GRPC_ADDRESS,
@@ -191,6 +198,22 @@ static const opt_def_t opts[] = {
      NULL, "<ms>", "close connections after this age"},
     {"grpc-max-connection-age-grace", OPT_GRPC_MAX_CONN_AGE_GRACE, K_INT, 1,
      INT32_MAX, NULL, "<ms>", "grace period after the maximum age"},
+    {"allow-metrics", OPT_ALLOW_METRICS, K_BOOL, 0, 0, NULL, "<bool>",
+     "serve Prometheus metrics on --metrics-port"},
+    {"allow-cpu-metrics", OPT_ALLOW_CPU_METRICS, K_BOOL, 0, 0, NULL, "<bool>",
+     "nv_cpu_* metrics from /proc"},
+    {"allow-gpu-metrics", OPT_ALLOW_GPU_METRICS, K_BOOL, 0, 0, NULL, "<bool>",
+     "nv_gpu_* metrics through NVML (absent when NVML cannot be loaded)"},
+    {"metrics-port", OPT_METRICS_PORT, K_INT, 0, 65535, NULL, "<port>",
+     "port of the metrics listener (GET /metrics)"},
+    {"metrics-address", OPT_METRICS_ADDRESS, K_PATH, 0, 0, NULL, "<address>",
+     "address of the metrics listener"},
+    {"metrics-interval-ms", OPT_METRICS_INTERVAL_MS, K_INT, 1, UINT32_MAX, NULL,
+     "<ms>", "how often the CPU and GPU metrics are sampled"},
+    {"metrics-config", OPT_METRICS_CONFIG, K_PATH, 0, 0, NULL, "<key>=<value>",
+     "counter_latencies=<bool> (true), histogram_latencies=<bool> (false: "
+     "nv_inference_first_response_histogram_ms), summary_latencies=<bool> "
+     "(not implemented), summary_quantiles=<q>:<err>,...; may repeat"},
     {"help", OPT_HELP, K_NONE, 0, 0, NULL, "", "print this help and exit"},
     {"version", OPT_VERSION, K_NONE, 0, 0, NULL, "",
      "print the version and exit"},
@@ -206,13 +229,6 @@ static const char *const triton_only[] = {
     "http-restricted-api",
     "reuse-http-port",
     "reuse-grpc-port",
-    "allow-metrics",
-    "allow-gpu-metrics",
-    "allow-cpu-metrics",
-    "metrics-port",
-    "metrics-address",
-    "metrics-interval-ms",
-    "metrics-config",
     "log-file",
     "backend-config",
     "repoagent-directory",
@@ -261,6 +277,8 @@ void cmdline_init(cmdline_t *c, const http_options_t *http_defaults) {
   c->http = *http_defaults;
   inferd_log_get(&c->log);
   c->allow_http = true;
+  c->allow_metrics = true;
+  met_options_init(&c->metrics);
   cmdline_grpc_t *g = &c->grpc;
   g->allow = true;
   g->port = g->thread_count = g->infer_thread_count = -1;
@@ -525,6 +543,27 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
     c->log.format =
         choice == 0 ? INFERD_LOG_FORMAT_DEFAULT : INFERD_LOG_FORMAT_ISO8601;
     break;
+  case OPT_ALLOW_METRICS:
+    c->allow_metrics = b;
+    break;
+  case OPT_ALLOW_CPU_METRICS:
+    c->metrics.cpu_metrics = b;
+    break;
+  case OPT_ALLOW_GPU_METRICS:
+    c->metrics.gpu_metrics = b;
+    break;
+  case OPT_METRICS_PORT:
+    c->metrics.port = (uint16_t)n;
+    c->metrics_port_given = true;
+    break;
+  case OPT_METRICS_ADDRESS:
+    c->metrics.address = v;
+    break;
+  case OPT_METRICS_INTERVAL_MS:
+    c->metrics.interval_ms = (uint32_t)n;
+    break;
+  case OPT_METRICS_CONFIG:
+    return met_options_parse_config(&c->metrics, v);
   case OPT_ALLOW_GRPC:
     c->grpc.allow = b;
     break;
@@ -780,6 +819,27 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
     break;
   case OPT_MODEL_CONFIG_NAME:
     s = "none (config.pbtxt)";
+    break;
+  case OPT_ALLOW_METRICS:
+    s = c->allow_metrics ? "true" : "false";
+    break;
+  case OPT_ALLOW_CPU_METRICS:
+    s = c->metrics.cpu_metrics ? "true" : "false";
+    break;
+  case OPT_ALLOW_GPU_METRICS:
+    s = c->metrics.gpu_metrics ? "true" : "false";
+    break;
+  case OPT_METRICS_PORT:
+    snprintf(buf, n, "%u", (unsigned)c->metrics.port);
+    return;
+  case OPT_METRICS_ADDRESS:
+    s = "the HTTP address";
+    break;
+  case OPT_METRICS_INTERVAL_MS:
+    snprintf(buf, n, "%" PRIu32, c->metrics.interval_ms);
+    return;
+  case OPT_METRICS_CONFIG:
+    s = "none";
     break;
   case OPT_ALLOW_GRPC:
     s = c->grpc.allow ? "true" : "false";

@@ -17,6 +17,7 @@
 
 #include "http/http_server.h"
 #include "inferd/server.h"
+#include "metrics/metrics.h"
 
 /* gRPC frontend settings. They are parsed whatever the build; src/main.c
  * uses them when inferd is built with gRPC (INFERD_HAVE_GRPC) and refuses
@@ -42,6 +43,12 @@ typedef struct cmdline {
   http_options_t http;
   inferd_log_settings_t log;
   bool allow_http; /* --allow-http (true) */
+  /* --allow-metrics (true) and the metrics endpoint's options
+   * (--metrics-*, --allow-cpu-metrics, --allow-gpu-metrics); the address
+   * defaults to the HTTP address as tritonserver's does */
+  bool allow_metrics;
+  bool metrics_port_given; /* --metrics-port was on the command line */
+  met_options_t metrics;
   cmdline_grpc_t grpc;
   bool show_help;    /* --help given: print help, exit 0 */
   bool show_version; /* --version given: print version, exit 0 */

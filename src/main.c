@@ -26,6 +26,7 @@
 #include "http/http_server.h"
 #include "inferd/server.h"
 #include "inferd/version.h"
+#include "metrics/metrics.h"
 #ifdef INFERD_HAVE_GRPC
 #include "grpc/grpc_server.h"
 #endif
@@ -179,6 +180,48 @@ int main(int argc, char **argv) {
   if (!http && !grpc)
     LOG_WARNING("no frontend is serving (HTTP and gRPC are off)");
 
+  /* The metrics listener (default on, port 8002, the HTTP address). When
+   * the default port is taken, inferd serves on without metrics (several
+   * servers on one host); a port that was asked for must be had. */
+  met_server_t *metrics = NULL;
+  if (cl.allow_metrics) {
+    met_options_t mo = cl.metrics;
+    if (!mo.address)
+      mo.address = cl.http.address;
+    st = met_server_start(server, &mo, &metrics);
+    if (st && cl.metrics_port_given) {
+      fprintf(stderr, "error: starting metrics service at %s:%u: %s\n",
+              mo.address ? mo.address : "0.0.0.0", (unsigned)mo.port,
+              inferd_status_message(st));
+      inferd_status_free(st);
+      if (http)
+        http_server_quiesce(http);
+#ifdef INFERD_HAVE_GRPC
+      if (grpc)
+        grpc_frontend_quiesce(grpc);
+#endif
+      inferd_status_free(inferd_server_stop(server, 0));
+      http_server_free(http);
+#ifdef INFERD_HAVE_GRPC
+      grpc_frontend_free(grpc);
+#endif
+      inferd_server_free(server);
+      cmdline_deinit(&cl);
+      return 1;
+    }
+    if (st) {
+      LOG_WARNING("metrics off: cannot serve them at %s:%u (%s); give "
+                  "--metrics-port or --allow-metrics=false",
+                  mo.address ? mo.address : "0.0.0.0", (unsigned)mo.port,
+                  inferd_status_message(st));
+      inferd_status_free(st);
+    } else {
+      LOG_INFO("Started Metrics Service at %s:%u",
+               mo.address ? mo.address : "0.0.0.0",
+               (unsigned)met_server_port(metrics));
+    }
+  }
+
   int sig = 0;
   while (sigwait(&sigs, &sig) != 0)
     ;
@@ -198,6 +241,7 @@ int main(int argc, char **argv) {
     grpc_frontend_quiesce(grpc);
 #endif
 
+  met_server_free(metrics); /* no scrape runs past this */
   st = inferd_server_stop(server, cl.server.exit_timeout_secs);
   if (st) {
     /* requests are still executing: the frontends and models cannot be

@@ -499,6 +499,63 @@ INFERD_API void inferd_response_param(const inferd_response_t *r, size_t i,
                                       const void **value);
 INFERD_API void inferd_response_free(inferd_response_t *r);
 
+/* ======================= metrics ====================================== */
+/* What the Prometheus endpoint (src/metrics) and the dashboard read: one
+ * entry per READY model version, built from the same counters as
+ * inferd_server_model_statistics (one source of truth) plus what only the
+ * metrics need. Taking a snapshot copies the table of READY versions under
+ * the repository's short lock, then reads each version's atomics with no
+ * lock held: it never blocks inference and costs O(versions). */
+
+/* Failure reasons of nv_inference_request_failure (reference §6). */
+enum {
+  INFERD_FAIL_REJECTED = 0, /* queue timeout, queue full */
+  INFERD_FAIL_CANCELED = 1, /* cancelled by the client */
+  INFERD_FAIL_BACKEND = 2,  /* the model's execution failed */
+  INFERD_FAIL_OTHER = 3,    /* anything else (e.g. failed while unloading) */
+  INFERD_FAIL_N = 4
+};
+
+/* Upper bounds (µs) of the buckets of the inferd_* latency histograms; the
+ * last bucket (+Inf) is implicit. */
+#define INFERD_METRICS_N_BUCKETS 16
+/* Upper bounds (ms) of Triton's nv_inference_first_response_histogram_ms */
+#define INFERD_METRICS_N_FIRST_BUCKETS 4
+
+typedef struct inferd_model_metrics {
+  inferd_model_stats_t stats; /* as inferd_server_model_statistics gives */
+  /* failures by reason; they sum to stats.fail.count */
+  uint64_t fail[INFERD_FAIL_N];
+  /* requests accepted (infer_async succeeded) whose final response has not
+   * been sent: queued, in the backlog or executing */
+  int64_t pending;
+  uint64_t load_ns; /* how long this version's load took */
+  /* per bucket (not cumulative) counts; index INFERD_METRICS_N_BUCKETS is
+   * +Inf. queue: successful requests' queue time; request: every finished
+   * request's end-to-end time. */
+  uint64_t queue_hist[INFERD_METRICS_N_BUCKETS + 1];
+  uint64_t request_hist[INFERD_METRICS_N_BUCKETS + 1];
+  /* request → first response (Triton's histogram), per bucket, + Inf last;
+   * sum in ns */
+  uint64_t first_hist[INFERD_METRICS_N_FIRST_BUCKETS + 1];
+  uint64_t first_sum_ns;
+  /* metric_tags of the config: keys and values, n_tags of each (owned) */
+  char **tag_keys, **tag_values;
+  size_t n_tags;
+} inferd_model_metrics_t;
+
+/* Bucket bounds: µs for the inferd_* histograms, ms for the first-response
+ * histogram (100, 500, 2000, 5000 as Triton). Static arrays. */
+INFERD_API const uint64_t *inferd_metrics_bucket_bounds_us(void);
+INFERD_API const uint64_t *inferd_metrics_first_bucket_bounds_ms(void);
+
+/* Snapshot of every READY model version (see above). *out: free with
+ * inferd_model_metrics_free. Thread-safe. */
+INFERD_API inferd_status_t *
+inferd_server_model_metrics(inferd_server_t *s, inferd_model_metrics_t **out,
+                            size_t *n);
+INFERD_API void inferd_model_metrics_free(inferd_model_metrics_t *m, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

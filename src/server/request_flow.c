@@ -27,12 +27,16 @@ inferd_status_t *inferd_request_new(inferd_request_t **out, inferd_model_t *m) {
 
 void inferd_request_free(inferd_request_t *req) { core_request_destroy(req); }
 
-static void record_final(inferd_request_t *req, bool success) {
+/* error: NULL on success, else the final response's error (borrowed) */
+static void record_final(inferd_request_t *req, const inferd_status_t *error) {
   inferd_model_t *m = req->model;
+  bool success = error == NULL;
   uint64_t now = core_now_ns();
   uint64_t ns = req->t_request_ns && now > req->t_request_ns
                     ? now - req->t_request_ns
                     : 0;
+  uint64_t queue_ns =
+      req->t_exec_ns > req->t_queue_ns ? req->t_exec_ns - req->t_queue_ns : 0;
   model_stats_add(success ? &m->stats.success : &m->stats.fail, ns);
   /* as Triton: queue time and inference_count (each batch element once)
    * for successful requests only */
@@ -40,10 +44,14 @@ static void record_final(inferd_request_t *req, bool success) {
     atomic_fetch_add_explicit(&m->stats.inference_count, req->batch_size,
                               memory_order_relaxed);
     if (req->t_exec_ns)
-      model_stats_add(&m->stats.queue, req->t_exec_ns > req->t_queue_ns
-                                           ? req->t_exec_ns - req->t_queue_ns
-                                           : 0);
+      model_stats_add(&m->stats.queue, queue_ns);
   }
+  /* the metrics' reason, histograms and pending count; a decoupled
+   * model's first response is not known here, so only the others feed the
+   * first-response histogram */
+  if (req->server)
+    srv_metrics_final(&req->server->metrics, req, error, ns, queue_ns,
+                      !m->decoupled);
 }
 
 static void response_send(inferd_response_t *resp, uint32_t flags) {
@@ -69,7 +77,7 @@ static void response_send(inferd_response_t *resp, uint32_t flags) {
   }
   if (flags & INFERD_RESPONSE_FLAG_FINAL) {
     req->final_sent = true;
-    record_final(req, resp->error == NULL);
+    record_final(req, resp->error);
   }
   if (req->response_cb)
     req->response_cb(resp, flags, req->userp);
@@ -81,7 +89,7 @@ static void request_send_final(inferd_request_t *req) {
   if (req->final_sent)
     return;
   req->final_sent = true;
-  record_final(req, true);
+  record_final(req, NULL);
   if (req->response_cb)
     req->response_cb(NULL, INFERD_RESPONSE_FLAG_FINAL, req->userp);
 }

@@ -23,7 +23,8 @@ static int cmp_batch(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static inferd_status_t *snapshot(inferd_model_t *m, inferd_model_stats_t *o) {
+inferd_status_t *srv_stats_snapshot(inferd_model_t *m,
+                                    inferd_model_stats_t *o) {
   model_stats_t *s = &m->stats;
   memset(o, 0, sizeof(*o));
   size_t len = strlen(m->name) + 1;
@@ -89,7 +90,7 @@ inferd_server_model_statistics(inferd_server_t *s, const char *name,
   if (!res)
     st = inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   for (size_t i = 0; !st && i < n_models; i++, k++)
-    st = snapshot(models[i], &res[i]);
+    st = srv_stats_snapshot(models[i], &res[i]);
   for (size_t i = 0; i < n_models; i++)
     inferd_model_release(models[i]);
   free(models);
