@@ -219,6 +219,10 @@ typedef struct inferd_model_index_entry {
   uint64_t n_evictions;  /* unloads by the memory budget */
   uint64_t n_on_demand;  /* loads started by a request (cold hits) */
   bool pinned;           /* never evicted */
+  /* the many-models features are on (load on demand, a memory budget):
+   * frontends show the figures above to clients; otherwise they keep
+   * Triton's entry as it is */
+  bool extended;
 } inferd_model_index_entry_t;
 
 /* Repository index (reference §1.12). *entries is owned by the caller: free

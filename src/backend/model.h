@@ -48,6 +48,13 @@ typedef struct model_stats {
   model_duration_t success, fail, queue, compute_input, compute_infer,
       compute_output;
   atomic_uint_fast64_t inference_count, execution_count, last_inference_ms;
+  /* for the metrics endpoint (src/server/model_metrics.c) */
+  atomic_uint_fast64_t fail_reason[INFERD_FAIL_N];
+  atomic_int_fast64_t pending; /* accepted, final response not sent */
+  atomic_uint_fast64_t queue_hist[INFERD_METRICS_N_BUCKETS + 1];
+  atomic_uint_fast64_t request_hist[INFERD_METRICS_N_BUCKETS + 1];
+  atomic_uint_fast64_t first_hist[INFERD_METRICS_N_FIRST_BUCKETS + 1];
+  atomic_uint_fast64_t first_sum_ns;
   pthread_mutex_t batch_mu; /* guards batch[] growth */
   model_batch_stat_t *batch;
   uint32_t n_batch, cap_batch;

@@ -258,8 +258,9 @@ static enum MHD_Result repo_index(http_req_t *q) {
       json_object_set_new(o, "reason", json_string(e[i].reason));
     /* inferd's figures (issue 9), only where there is something to say, so
      * an index without them reads exactly as Triton's */
-    if (e[i].memory_bytes || e[i].n_loads || e[i].n_evictions ||
-        e[i].n_on_demand || e[i].pinned) {
+    if (e[i].extended &&
+        (e[i].memory_bytes || e[i].n_loads || e[i].n_evictions ||
+         e[i].n_on_demand || e[i].pinned)) {
       json_object_set_new(o, "memory_bytes",
                           json_integer((json_int_t)e[i].memory_bytes));
       json_object_set_new(o, "loads", json_integer((json_int_t)e[i].n_loads));

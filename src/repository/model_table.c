@@ -194,8 +194,7 @@ bool repo_tbl_has_ready(repo_t *r, const char *name, size_t len, bool *known) {
 
 static void entry_figures(inferd_model_index_entry_t *o,
                           const repo_tbl_entry_t *e, bool on) {
-  if (!on) /* Triton's index entry, nothing more */
-    return;
+  o->extended = on;
   o->memory_bytes = e->mem_bytes;
   o->n_loads = e->n_loads;
   o->n_evictions = e->n_evictions;

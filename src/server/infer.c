@@ -212,13 +212,13 @@ inferd_status_t *inferd_server_infer_async(inferd_server_t *s,
   r->t_request_ns = r->t_queue_ns = core_now_ns();
   atomic_fetch_add(&s->inflight, 1);
   /* pending before the enqueue: the completion may come first */
-  srv_metrics_accepted(&s->metrics, m, 1);
+  srv_metrics_accepted(m, 1);
   st = m->sched->ops->enqueue(m->sched, r);
   if (st) {
     /* refused by the scheduler (queue full, unloading): a failed request
      * for the statistics and a REJECTED one for the metrics (Triton's) */
     model_stats_add(&m->stats.fail, 0);
-    srv_metrics_rejected(&s->metrics, m);
+    srv_metrics_rejected(m);
     r->server = NULL;
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
       pthread_mutex_lock(&s->inflight_mu);

@@ -50,8 +50,7 @@ static void record_final(inferd_request_t *req, const inferd_status_t *error) {
    * model's first response is not known here, so only the others feed the
    * first-response histogram */
   if (req->server)
-    srv_metrics_final(&req->server->metrics, req, error, ns, queue_ns,
-                      !m->decoupled);
+    srv_metrics_final(req, error, ns, queue_ns, !m->decoupled);
 }
 
 static void response_send(inferd_response_t *resp, uint32_t flags) {

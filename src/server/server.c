@@ -71,7 +71,6 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
   srv_completion_install();
-  srv_metrics_init(&s->metrics);
   pthread_mutex_init(&s->inflight_mu, NULL);
   pthread_cond_init(&s->inflight_cv, NULL);
   atomic_init(&s->stopping, false);
@@ -186,7 +185,6 @@ void inferd_server_free(inferd_server_t *s) {
   free(s->model_config_name);
   pthread_mutex_destroy(&s->inflight_mu);
   pthread_cond_destroy(&s->inflight_cv);
-  srv_metrics_deinit(&s->metrics);
   free(s);
 }
 

@@ -14,17 +14,6 @@
 
 struct repo;
 
-/* The metrics' side table (model_metrics.c): entries per model version,
- * split into stripes of buckets, each stripe under its own rwlock. */
-#define SRV_MM_BUCKETS 1024
-#define SRV_MM_STRIPES 64
-typedef struct srv_mm_entry srv_mm_entry_t;
-typedef struct srv_metrics {
-  pthread_rwlock_t stripes[SRV_MM_STRIPES];
-  srv_mm_entry_t *buckets[SRV_MM_BUCKETS];
-  atomic_uint_fast64_t gen; /* snapshots taken */
-} srv_metrics_t;
-
 struct inferd_server {
   char **repositories;
   size_t n_repositories;
@@ -43,7 +32,6 @@ struct inferd_server {
 
   be_registry_t backends;
   struct repo *repo;
-  srv_metrics_t metrics;
 };
 
 /* Installs the completion path (request_flow.c) as the core's completion
@@ -55,20 +43,17 @@ void srv_completion_install(void);
  * semantics). */
 inferd_status_t *srv_stats_snapshot(inferd_model_t *m, inferd_model_stats_t *o);
 
-/* model_metrics.c. Thread-safe; called on the request path, they never
- * block on anything but one stripe's rwlock (held for a lookup). */
-void srv_metrics_init(srv_metrics_t *t);
-void srv_metrics_deinit(srv_metrics_t *t);
+/* model_metrics.c. Thread-safe, lock-free (relaxed atomics in the model
+ * version's own statistics); called on the request path. */
 /* a request was accepted (+1) or its enqueue failed after all (-1) */
-void srv_metrics_accepted(srv_metrics_t *t, const inferd_model_t *m,
-                          int64_t delta);
+void srv_metrics_accepted(inferd_model_t *m, int64_t delta);
 /* the scheduler refused a request at enqueue (queue full, unloading):
  * undoes its pending count and counts a REJECTED failure */
-void srv_metrics_rejected(srv_metrics_t *t, const inferd_model_t *m);
+void srv_metrics_rejected(inferd_model_t *m);
 /* the final response of an accepted request: error NULL on success (the
  * failure's reason is read from its code and whether it executed);
  * first: this final is also the request's first response */
-void srv_metrics_final(srv_metrics_t *t, const inferd_request_t *req,
+void srv_metrics_final(const inferd_request_t *req,
                        const inferd_status_t *error, uint64_t request_ns,
                        uint64_t queue_ns, bool first);
 #endif
