@@ -15,10 +15,16 @@
 
 /* extensions reported by GET /v2, in Triton's order, only those that work */
 static const char *const extensions[] = {
-    "model_repository",   "model_repository(unload_dependents)",
-    "schedule_policy",    "model_configuration",
-    "binary_tensor_data", "parameters",
-    "statistics",         "logging"};
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "schedule_policy",
+    "model_configuration",
+    "system_shared_memory",
+    "binary_tensor_data",
+    "parameters",
+    "statistics",
+    "logging",
+};
 
 void inferd_server_options_init(inferd_server_options_t *o) {
   memset(o, 0, sizeof(*o));
