@@ -256,6 +256,37 @@ def test_http_mixed_with_regular_tensors(start_server, regions):
     assert (out.read(np.int32, 16) == a - b).all()
 
 
+def test_http_plain_requests_between_shm_ones(start_server, regions):
+    """Request states (and their arenas) are reused across requests: an
+    output without parameters must never inherit a previous request's
+    region (regression: the parser left it uninitialised)."""
+    srv = start_server(models=models())
+    out = regions("out", 64)
+    assert register(srv, "out", out.key, 64).status_code == 200
+    a = list(range(16))
+    plain = {"inputs": [{"name": n, "datatype": "INT32", "shape": [1, 16],
+                         "data": a} for n in ("INPUT0", "INPUT1")]}
+    with requests.Session() as s:
+        for i in range(20):
+            body = dict(plain)
+            if i % 3 == 0:
+                body["outputs"] = [shm_output("OUTPUT0", "out", 64)]
+            elif i % 3 == 1:
+                body["parameters"] = {"binary_data_output": True}
+            else:
+                body["outputs"] = [{"name": "OUTPUT1"}, {"name": "OUTPUT0"}]
+            r = s.post(f"{srv.url}/v2/models/simple/infer", json=body,
+                       timeout=30)
+            assert r.status_code == 200, (i, r.text)
+            if i % 3 == 2:
+                assert [o["data"] for o in r.json()["outputs"]] == [
+                    [0] * 16, [2 * x for x in a]]
+        r = s.post(f"{srv.url}/v2/models/simple/infer",
+                   json=dict(plain, outputs=[{"name": "NOPE"}]), timeout=30)
+        assert r.status_code == 400 and "NOPE" in error_of(r)
+    assert (out.read(np.int32, 16) == [2 * x for x in a]).all()
+
+
 def test_http_offsets(start_server, regions):
     """A region registered at an unaligned offset into its object, tensors
     at offsets into the region, a 1 MiB FP32 tensor both ways."""
