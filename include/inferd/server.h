@@ -560,6 +560,77 @@ inferd_server_model_metrics(inferd_server_t *s, inferd_model_metrics_t **out,
                             size_t *n);
 INFERD_API void inferd_model_metrics_free(inferd_model_metrics_t *m, size_t n);
 
+/* ======================= system shared memory ========================= */
+/* The system shared memory extension (reference §1.13): a client on the
+ * same host registers a POSIX shared memory object under a region name, and
+ * requests then pass tensors by (region, offset, byte_size) instead of by
+ * value. Both frontends share one registry per server. Regions live in one
+ * name space per server; every function here is thread-safe. */
+
+/* A mapped region, refcounted: the registry holds one reference while the
+ * name is registered, and every acquire one more. The mapping is removed
+ * when the last reference goes, so a region in use by a request stays
+ * mapped until the request lets go even if it was unregistered meanwhile. */
+typedef struct inferd_shm_region inferd_shm_region_t;
+
+/* Maps byte_size bytes at offset of the POSIX shared memory object key
+ * (shm_open(key, O_RDWR), mmap shared, read-write) and registers them as
+ * region `name`. key must be a POSIX shared memory name: "/" followed by 1
+ * to 254 bytes with no "/", no ".." and no NUL; paths are refused. Strings
+ * need not be NUL-terminated and are copied. Errors (Triton's texts first):
+ *   INVALID_ARG    "'region name' is necessary to register system shared
+ *                  memory region" (empty name)
+ *   INVALID_ARG    "failed to register shared memory region '<r>': invalid
+ *                  key ..." (not a POSIX shared memory name)
+ *   ALREADY_EXISTS "shared memory region '<r>' already in manager"
+ *   INTERNAL       "Unable to open shared memory region: '<key>'..."
+ *   INVALID_ARG    "failed to register shared memory region '<r>': invalid
+ *                  args ..." (byte_size 0, or offset + byte_size beyond the
+ *                  object's size) */
+INFERD_API inferd_status_t *
+inferd_server_shm_register(inferd_server_t *s, const char *name,
+                           size_t name_len, const char *key, size_t key_len,
+                           uint64_t offset, uint64_t byte_size);
+/* Unregisters region `name`, or every region when name is NULL. The name is
+ * free again at once; the mapping goes when no request holds it. An
+ * unknown name is not an error (as in Triton). */
+INFERD_API inferd_status_t *inferd_server_shm_unregister(inferd_server_t *s,
+                                                         const char *name,
+                                                         size_t name_len);
+
+typedef struct inferd_shm_region_status {
+  char *name;
+  char *key;
+  uint64_t offset;    /* into the shared memory object */
+  uint64_t byte_size; /* registered size */
+} inferd_shm_region_status_t;
+
+/* Status of region `name`, or of every region (in registration order) when
+ * name is NULL. *out is owned by the caller: free with
+ * inferd_shm_region_status_free (also when *n is 0). Errors: NOT_FOUND
+ * "Unable to find system shared memory region: '<r>'". */
+INFERD_API inferd_status_t *
+inferd_server_shm_status(inferd_server_t *s, const char *name, size_t name_len,
+                         inferd_shm_region_status_t **out, size_t *n);
+INFERD_API void inferd_shm_region_status_free(inferd_shm_region_status_t *st,
+                                              size_t n);
+
+/* Looks up byte_size bytes at offset into region `name` (offset counts from
+ * the start of the registered region) and takes a reference on the region:
+ * *ptr stays valid until inferd_shm_region_release(*region). Errors
+ * (Triton's texts, details after them):
+ *   NOT_FOUND   "Unable to find shared memory region: '<r>'"
+ *   INVALID_ARG "Invalid offset for shared memory region: '<r>'"
+ *   INVALID_ARG "Invalid offset + byte size for shared memory region:
+ *               '<r>'" */
+INFERD_API inferd_status_t *
+inferd_server_shm_acquire(inferd_server_t *s, const char *name, size_t name_len,
+                          uint64_t offset, uint64_t byte_size,
+                          inferd_shm_region_t **region, void **ptr);
+/* Drops a reference from inferd_server_shm_acquire; unmaps the region when
+ * it was the last one. Any thread; NULL ignored. */
+INFERD_API void inferd_shm_region_release(inferd_shm_region_t *r);
+
 #ifdef __cplusplus
 }
 #endif

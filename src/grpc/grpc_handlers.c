@@ -4,8 +4,8 @@
  * same operation (reference §1.3-§1.5, §1.10, §1.12, §1.15) and packs the
  * reply; repository load/unload reply later, from the server's callback, and
  * so do ModelMetadata and ModelConfig when their model is loaded on demand.
- * Features the server does not have (shared memory, trace) answer UNIMPLEMENTED
- * with a message saying so.
+ * The shared memory RPCs are in grpc_shm.c. Features the server does not
+ * have (trace) answer UNIMPLEMENTED with a message saying so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,25 +314,6 @@ static inferd_status_t *unsupported(const char *what) {
     FREE_MSG(in);                                                              \
     return unsupported(what);                                                  \
   }
-NOT_SUPPORTED(sys_shm_status, Inference__SystemSharedMemoryStatusRequest,
-              inference__system_shared_memory_status_request__descriptor,
-              "system shared memory")
-NOT_SUPPORTED(sys_shm_register, Inference__SystemSharedMemoryRegisterRequest,
-              inference__system_shared_memory_register_request__descriptor,
-              "system shared memory")
-NOT_SUPPORTED(sys_shm_unregister,
-              Inference__SystemSharedMemoryUnregisterRequest,
-              inference__system_shared_memory_unregister_request__descriptor,
-              "system shared memory")
-NOT_SUPPORTED(cuda_shm_status, Inference__CudaSharedMemoryStatusRequest,
-              inference__cuda_shared_memory_status_request__descriptor,
-              "CUDA shared memory")
-NOT_SUPPORTED(cuda_shm_register, Inference__CudaSharedMemoryRegisterRequest,
-              inference__cuda_shared_memory_register_request__descriptor,
-              "CUDA shared memory")
-NOT_SUPPORTED(cuda_shm_unregister, Inference__CudaSharedMemoryUnregisterRequest,
-              inference__cuda_shared_memory_unregister_request__descriptor,
-              "CUDA shared memory")
 NOT_SUPPORTED(trace_setting, Inference__TraceSettingRequest,
               inference__trace_setting_request__descriptor,
               "the trace extension (TraceSetting)")
@@ -897,17 +878,12 @@ grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m) {
   case GRPC_FE_REPOSITORY_INDEX:
     return repository_index;
   case GRPC_FE_SYSTEM_SHM_STATUS:
-    return sys_shm_status;
   case GRPC_FE_SYSTEM_SHM_REGISTER:
-    return sys_shm_register;
   case GRPC_FE_SYSTEM_SHM_UNREGISTER:
-    return sys_shm_unregister;
   case GRPC_FE_CUDA_SHM_STATUS:
-    return cuda_shm_status;
   case GRPC_FE_CUDA_SHM_REGISTER:
-    return cuda_shm_register;
   case GRPC_FE_CUDA_SHM_UNREGISTER:
-    return cuda_shm_unregister;
+    return grpc_fe_shm_handler(m);
   case GRPC_FE_TRACE_SETTING:
     return trace_setting;
   case GRPC_FE_LOG_SETTINGS:

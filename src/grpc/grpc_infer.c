@@ -84,6 +84,18 @@ struct job {
   size_t n_bufs;
   bool empty_final; /* triton_enable_empty_final_response */
   int64_t version;  /* requested model version, -1 for the policy's */
+  /* system shared memory: the regions the request holds (released in
+   * job_free, after the request) and the outputs placed in them */
+  inferd_shm_region_t **regions;
+  size_t n_regions, cap_regions;
+  struct shm_out *shm_outs;
+  size_t n_shm_outs;
+};
+
+struct shm_out {
+  const char *name; /* the requested output's (j->msg.hdr) */
+  void *ptr;
+  uint64_t byte_size; /* what the client gave for it */
 };
 
 static void job_free(job_t *j) {
@@ -94,6 +106,10 @@ static void job_free(job_t *j) {
   for (size_t i = 0; i < j->n_bufs; i++)
     free(j->bufs[i]);
   free(j->bufs);
+  for (size_t i = 0; i < j->n_regions; i++)
+    inferd_shm_region_release(j->regions[i]);
+  free(j->regions);
+  free(j->shm_outs);
   free(j->segs);
   if (j->has_reader)
     grpc_byte_buffer_reader_destroy(&j->rd);
@@ -379,17 +395,143 @@ static inferd_status_t *typed_input(job_t *j, const char *name,
   return NULL;
 }
 
-static bool
-has_param(Inference__ModelInferRequest__InferInputTensor__ParametersEntry **ps,
-          size_t n, const char *key) {
-  for (size_t i = 0; i < n; i++)
-    if (ps[i]->key && strcmp(ps[i]->key, key) == 0)
-      return true;
-  return false;
+/* ---- system shared memory -------------------------------------------------
+ * Inputs and outputs with parameters shared_memory_region (string_param),
+ * shared_memory_byte_size and shared_memory_offset (int64_param, or
+ * uint64_param): an input's buffer is a pointer into the region, an output
+ * is written there by the backend through the request's response
+ * allocator. The job holds a reference on each region until job_free. */
+
+typedef struct shm_ref {
+  const char *region; /* NULL: not in shared memory */
+  bool has_size, has_offset;
+  uint64_t byte_size, offset;
+} shm_ref_t;
+
+/* Records parameter key/v of tensor `name` if it is a shared_memory_ one. */
+static inferd_status_t *shm_take(shm_ref_t *r, const char *what,
+                                 const char *name, const char *key,
+                                 const Inference__InferParameter *v) {
+  if (strncmp(key, "shared_memory_", 14) != 0)
+    return NULL;
+  int c = v ? (int)v->parameter_choice_case : 0;
+  if (strcmp(key, "shared_memory_region") == 0) {
+    if (c != INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM ||
+        !*v->string_param)
+      return inferd_status_new(INFERD_INVALID_ARG,
+                               "%s \"%s\": parameter \"%s\": expected a "
+                               "non-empty string_param, got %s",
+                               what, name, key, param_type_name(c));
+    r->region = v->string_param;
+    return NULL;
+  }
+  bool size = strcmp(key, "shared_memory_byte_size") == 0;
+  if (!size && strcmp(key, "shared_memory_offset") != 0)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "%s \"%s\": unknown shared memory parameter "
+                             "\"%s\"",
+                             what, name, key);
+  uint64_t x;
+  if (c == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM &&
+      v->int64_param >= 0)
+    x = (uint64_t)v->int64_param;
+  else if (c == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_UINT64_PARAM)
+    x = v->uint64_param;
+  else
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "%s \"%s\": parameter \"%s\": expected a "
+                             "non-negative int64_param, got %s",
+                             what, name, key, param_type_name(c));
+  if (size) {
+    r->byte_size = x;
+    r->has_size = true;
+  } else {
+    r->offset = x;
+    r->has_offset = true;
+  }
+  return NULL;
 }
 
-static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
-                                   const char *model) {
+static inferd_status_t *shm_check(const shm_ref_t *r, const char *what,
+                                  const char *name) {
+  if (!r->region && (r->has_size || r->has_offset))
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "%s \"%s\": parameter \"%s\" needs "
+                             "\"shared_memory_region\"",
+                             what, name,
+                             r->has_size ? "shared_memory_byte_size"
+                                         : "shared_memory_offset");
+  if (r->region && !r->has_size)
+    return inferd_status_new(INFERD_INVALID_ARG,
+                             "%s \"%s\": parameter \"shared_memory_byte_size\" "
+                             "is required with \"shared_memory_region\"",
+                             what, name);
+  return NULL;
+}
+
+/* Takes a reference on r's region for the job; *ptr into it. */
+static inferd_status_t *shm_hold(grpc_frontend_t *fe, job_t *j,
+                                 const shm_ref_t *r, void **ptr) {
+  if (j->n_regions == j->cap_regions) {
+    size_t nc = j->cap_regions ? 2 * j->cap_regions : 4;
+    inferd_shm_region_t **nr = realloc(j->regions, nc * sizeof(*nr));
+    if (!nr)
+      return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    j->regions = nr;
+    j->cap_regions = nc;
+  }
+  inferd_shm_region_t *reg = NULL;
+  inferd_status_t *st =
+      inferd_server_shm_acquire(fe->server, r->region, strlen(r->region),
+                                r->offset, r->byte_size, &reg, ptr);
+  if (st)
+    return st;
+  j->regions[j->n_regions++] = reg;
+  return NULL;
+}
+
+/* The response allocator (an instance thread): outputs asked for in shared
+ * memory go there, the others to server memory. The table is read-only once
+ * the request is submitted. */
+static inferd_status_t *shm_alloc(void *userp, const char *name,
+                                  size_t byte_size, inferd_memtype_t pref,
+                                  int64_t pref_dev, void **buffer,
+                                  void **buffer_userp,
+                                  inferd_memtype_t *actual_type,
+                                  int64_t *actual_dev) {
+  (void)pref, (void)pref_dev;
+  job_t *j = userp;
+  for (size_t i = 0; i < j->n_shm_outs; i++) {
+    struct shm_out *o = &j->shm_outs[i];
+    if (strcmp(o->name, name) != 0)
+      continue;
+    if (byte_size > o->byte_size)
+      return inferd_status_new(INFERD_INTERNAL,
+                               "shared memory size specified with the request "
+                               "for output '%s' (%llu bytes) should be at "
+                               "least %zu bytes to hold the results",
+                               name, (unsigned long long)o->byte_size,
+                               byte_size);
+    *buffer = o->ptr;
+    *buffer_userp = o; /* non-NULL: grpc_fe_encode_response sends no data */
+    *actual_type = INFERD_MEM_CPU;
+    *actual_dev = 0;
+    return NULL;
+  }
+  return NULL; /* *buffer stays NULL: server memory */
+}
+
+/* Never looks at userp: a response may outlive its job (gRPC may still be
+ * sending its other outputs), and the regions are the job's to release. */
+static void shm_release(void *userp, void *buffer, void *buffer_userp,
+                        size_t byte_size, inferd_memtype_t type,
+                        int64_t device) {
+  (void)userp, (void)buffer, (void)buffer_userp, (void)byte_size, (void)type,
+      (void)device;
+}
+
+static inferd_status_t *set_inputs(grpc_frontend_t *fe, job_t *j,
+                                   inferd_request_t *req, const char *model) {
   const Inference__ModelInferRequest *h = j->msg.hdr;
   size_t next_raw = 0;
   for (size_t i = 0; i < h->n_inputs; i++) {
@@ -402,11 +544,35 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
                                "model \"%s\": input \"%s\": unknown datatype "
                                "\"%s\"",
                                model, name, dts);
-    if (has_param(in->parameters, in->n_parameters, "shared_memory_region"))
-      return inferd_status_new(INFERD_UNSUPPORTED,
-                               "model \"%s\": input \"%s\": shared memory is "
-                               "not supported by this server",
-                               model, name);
+    shm_ref_t shm = {0};
+    inferd_status_t *st = NULL;
+    for (size_t k = 0; k < in->n_parameters && !st; k++)
+      st = shm_take(&shm, "input", name,
+                    in->parameters[k]->key ? in->parameters[k]->key : "",
+                    in->parameters[k]->value);
+    if (!st)
+      st = shm_check(&shm, "input", name);
+    if (!st && shm.region && in->contents)
+      st = inferd_status_new(INFERD_INVALID_ARG,
+                             "input \"%s\": contents must not be set for an "
+                             "input in shared memory",
+                             name);
+    if (st)
+      return inferd_status_prefix(st, "model \"%s\"", model);
+    if (shm.region) { /* a pointer into the region; no raw entry used */
+      uint32_t idx;
+      void *p = NULL;
+      st = inferd_request_add_input(req, name, strlen(name), dt, in->shape,
+                                    in->n_shape, &idx);
+      if (!st && (st = shm_hold(fe, j, &shm, &p)))
+        st = inferd_status_prefix(st, "input \"%s\"", name);
+      if (!st)
+        st = inferd_request_append_input_data(req, idx, p, shm.byte_size,
+                                              INFERD_MEM_CPU, 0);
+      if (st)
+        return st;
+      continue;
+    }
     if (in->contents && j->msg.n_raw > 0)
       return inferd_status_new(INFERD_INVALID_ARG,
                                "model \"%s\": input \"%s\": contents must not "
@@ -414,8 +580,8 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
                                "raw_input_contents",
                                model, name);
     uint32_t idx;
-    inferd_status_t *st = inferd_request_add_input(
-        req, name, strlen(name), dt, in->shape, in->n_shape, &idx);
+    st = inferd_request_add_input(req, name, strlen(name), dt, in->shape,
+                                  in->n_shape, &idx);
     if (st)
       return st;
     if (in->contents) {
@@ -460,20 +626,46 @@ static inferd_status_t *set_inputs(job_t *j, inferd_request_t *req,
     const Inference__ModelInferRequest__InferRequestedOutputTensor *o =
         h->outputs[i];
     const char *name = o->name ? o->name : "";
-    for (size_t k = 0; k < o->n_parameters; k++) {
+    shm_ref_t shm = {0};
+    bool classification = false;
+    inferd_status_t *st = NULL;
+    for (size_t k = 0; k < o->n_parameters && !st; k++) {
       const char *key = o->parameters[k]->key ? o->parameters[k]->key : "";
-      if (strcmp(key, "classification") == 0 ||
-          strncmp(key, "shared_memory_", 14) == 0)
-        return inferd_status_new(INFERD_UNSUPPORTED,
-                                 "model \"%s\": output \"%s\": parameter "
-                                 "\"%s\" is not supported by this server",
-                                 model, name, key);
+      classification |= strcmp(key, "classification") == 0;
+      st = shm_take(&shm, "output", name, key, o->parameters[k]->value);
     }
-    inferd_status_t *st =
-        inferd_request_add_requested_output(req, name, strlen(name));
+    if (!st)
+      st = shm_check(&shm, "output", name);
+    if (!st && shm.region && classification)
+      st = inferd_status_new(INFERD_INVALID_ARG,
+                             "Output can't set both 'shared_memory_region' "
+                             "and 'classification' (output \"%s\")",
+                             name);
+    if (!st && classification)
+      st = inferd_status_new(INFERD_UNSUPPORTED,
+                             "output \"%s\": parameter \"classification\" is "
+                             "not supported by this server",
+                             name);
+    if (st)
+      return inferd_status_prefix(st, "model \"%s\"", model);
+    st = inferd_request_add_requested_output(req, name, strlen(name));
     if (st)
       return st;
+    if (!shm.region)
+      continue;
+    if (!j->shm_outs) {
+      j->shm_outs = calloc(h->n_outputs, sizeof(*j->shm_outs));
+      if (!j->shm_outs)
+        return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+    }
+    void *p = NULL;
+    if ((st = shm_hold(fe, j, &shm, &p)))
+      return inferd_status_prefix(st, "output \"%s\"", name);
+    j->shm_outs[j->n_shm_outs++] =
+        (struct shm_out){.name = name, .ptr = p, .byte_size = shm.byte_size};
   }
+  if (j->n_shm_outs)
+    inferd_request_set_response_allocator(req, shm_alloc, shm_release, j);
   return NULL;
 }
 
@@ -532,7 +724,7 @@ static inferd_status_t *job_request(grpc_frontend_t *fe, job_t *j, bool stream,
   if (!st)
     st = set_params(j, j->req, h);
   if (!st)
-    st = set_inputs(j, j->req, h->model_name);
+    st = set_inputs(fe, j, j->req, h->model_name);
   return st;
 }
 

@@ -9,8 +9,9 @@
  *   grpc_infer.c     ModelInfer and ModelStreamInfer: request building,
  *                    response callbacks, the per-stream write queue
  *   grpc_handlers.c  every other RPC (health, metadata, config, statistics,
- *                    repository, logging; UNIMPLEMENTED for shared memory,
- *                    trace); load/unload answer from the server's callback
+ *                    repository, logging; UNIMPLEMENTED for trace);
+ *                    load/unload answer from the server's callback
+ *   grpc_shm.c       the system (and CUDA) shared memory RPCs
  *
  * Completion-queue events carry a grpc_fe_tag_t*; its fn runs on the polling
  * thread that dequeued it.
@@ -68,11 +69,13 @@ void grpc_fe_infer_msg_deinit(grpc_fe_infer_msg_t *m);
 /* ---- wire: ModelInferResponse encoding ----------------------------------- */
 
 /* Encodes resp (error-free) as a ModelInferResponse with every output in
- * raw_output_contents; with stream, wrapped as ModelStreamInferResponse
- * field infer_response, plus parameter triton_final_response = final.
- * Takes ownership of resp on success and on failure (large outputs are sent
- * from the response itself, which is freed when gRPC drops the last slice).
- * id may be NULL. */
+ * raw_output_contents (an empty entry for an output that the request's
+ * response allocator placed, i.e. one written into the client's shared
+ * memory region, as Triton sends); with stream, wrapped as
+ * ModelStreamInferResponse field infer_response, plus parameter
+ * triton_final_response = final. Takes ownership of resp on success and on
+ * failure (large outputs are sent from the response itself, which is freed when
+ * gRPC drops the last slice). id may be NULL. */
 inferd_status_t *grpc_fe_encode_response(inferd_response_t *resp,
                                          const char *id, bool stream,
                                          bool final, grpc_byte_buffer **out);
@@ -152,6 +155,8 @@ typedef inferd_status_t *(*grpc_fe_unary_fn)(grpc_frontend_t *fe,
                                              const uint8_t *req, size_t len,
                                              grpc_fe_buf_t *reply);
 grpc_fe_unary_fn grpc_fe_unary_handler(grpc_fe_method_t m);
+/* The shared memory RPCs' handlers (grpc_shm.c); NULL for other methods. */
+grpc_fe_unary_fn grpc_fe_shm_handler(grpc_fe_method_t m);
 
 /* Sends initial metadata, the reply (may be NULL) and the status (code from
  * st, NULL = OK) in one batch with RECV_CLOSE_ON_SERVER; takes the call

@@ -317,6 +317,12 @@ inferd_status_t *grpc_fe_encode_response(inferd_response_t *resp,
     inference__model_infer_response__infer_output_tensor__init(&ot[i]);
     inferd_response_output(resp, i, &name, &dt, &shape, &nd, &bases[i],
                            &sizes[i]);
+    inferd_memtype_t mt;
+    int64_t dev;
+    void *placed = NULL;
+    inferd_response_output_memory(resp, i, &mt, &dev, &placed);
+    if (placed) /* in the client's shared memory: not sent back */
+      sizes[i] = 0;
     ot[i].name = (char *)name;
     ot[i].datatype = (char *)inferd_datatype_name(dt);
     ot[i].shape = (int64_t *)shape;

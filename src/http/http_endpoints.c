@@ -1,10 +1,10 @@
 /*
  * http_endpoints.c: the REST endpoints other than infer (reference §1.2-§1.5,
  * §1.10-§1.12, §1.15): health, server and model metadata, model readiness,
- * model config, statistics, repository index/load/unload, logging, and a
- * 501 UNSUPPORTED answer for shared memory, trace and generate, which
- * server.h does not offer yet. None of these is on the hot path, so their
- * JSON is built with jansson.
+ * model config, statistics, repository index/load/unload, logging (shared
+ * memory is in http_shm.c), and a 501 UNSUPPORTED answer for trace and
+ * generate, which server.h does not offer yet. None of these is on the hot
+ * path, so their JSON is built with jansson.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -497,7 +497,7 @@ enum MHD_Result http_endpoint_handle(http_req_t *q) {
   case HTTP_ROUTE_LOGGING:
     return logging(q);
   case HTTP_ROUTE_SHM:
-    return not_yet(q, "the shared memory extension");
+    return http_shm_handle(q);
   case HTTP_ROUTE_TRACE:
     return not_yet(q, "the trace extension");
   case HTTP_ROUTE_GENERATE:

@@ -1,7 +1,8 @@
 /*
  * http_endpoints.h: the non-infer endpoints (health, metadata, config,
- * statistics, repository, logging, and the 501 answers for features not
- * there yet) and the helpers they share with http_server.c. Prefix http_.
+ * statistics, repository, logging, shared memory, and the 501 answers for
+ * features not there yet) and the helpers they share with http_server.c.
+ * Prefix http_.
  *
  * Threads: everything runs on the MHD thread that owns the connection. A
  * repository load/unload, or a wait for a load on demand, suspends the
@@ -54,6 +55,9 @@ enum MHD_Result http_req_start_repo_op(http_req_t *q, const char *model_name,
  * on the second call for a request, st is answered. Returns what the
  * handler returns. */
 enum MHD_Result http_req_wait_model(http_req_t *q, inferd_status_t *st);
+
+/* Answers the shared memory routes (HTTP_ROUTE_SHM; http_shm.c). */
+enum MHD_Result http_shm_handle(http_req_t *q);
 
 /* Answers every route except NOT_FOUND, METHOD_NOT_ALLOWED and INFER. */
 enum MHD_Result http_endpoint_handle(http_req_t *q);

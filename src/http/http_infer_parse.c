@@ -10,9 +10,13 @@
  * header is copied with such literals turned into strings and parsed again;
  * UINT64 elements accept those digit strings.
  *
+ * Tensors in system shared memory (parameters shared_memory_region,
+ * shared_memory_byte_size, shared_memory_offset) are only recorded here:
+ * the frontend looks the region up in the server's registry.
+ *
  * Every error is INVALID_ARG (400) naming the input and what was wrong,
- * except features that are not there yet (shared memory, classification):
- * UNSUPPORTED (501).
+ * except features that are not there yet (classification): UNSUPPORTED
+ * (501).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -358,6 +362,51 @@ static inferd_status_t *parse_shape(http_arena_t *a, http_input_t *in,
   return NULL;
 }
 
+/* parameters.shared_memory_* of input or output `name` (what: "input" or
+ * "output") into out; out->region stays NULL when the tensor does not use
+ * shared memory. byte_size is required with a region (Triton would take 0
+ * and fail later with a less clear message); offset defaults to 0. */
+static inferd_status_t *parse_shm(const char *what, const char *name,
+                                  size_t name_len, json_t *params,
+                                  http_shm_ref_t *out) {
+  memset(out, 0, sizeof(*out));
+  if (!params)
+    return NULL;
+  int nl = (int)name_len;
+  json_t *region = json_object_get(params, "shared_memory_region");
+  json_t *size = json_object_get(params, "shared_memory_byte_size");
+  json_t *off = json_object_get(params, "shared_memory_offset");
+  if (!region) {
+    if (size || off)
+      return bad("%s \"%.*s\": parameters.%s needs "
+                 "parameters.shared_memory_region",
+                 what, nl, name,
+                 size ? "shared_memory_byte_size" : "shared_memory_offset");
+    return NULL;
+  }
+  if (!json_is_string(region) || json_string_length(region) == 0)
+    return bad("%s \"%.*s\": parameters.shared_memory_region must be a "
+               "non-empty string",
+               what, nl, name);
+  if (!size)
+    return bad("%s \"%.*s\": parameters.shared_memory_byte_size is required "
+               "with parameters.shared_memory_region",
+               what, nl, name);
+  if (!json_is_integer(size) || json_integer_value(size) < 0)
+    return bad("%s \"%.*s\": parameters.shared_memory_byte_size must be a "
+               "non-negative integer",
+               what, nl, name);
+  if (off && (!json_is_integer(off) || json_integer_value(off) < 0))
+    return bad("%s \"%.*s\": parameters.shared_memory_offset must be a "
+               "non-negative integer",
+               what, nl, name);
+  out->region = json_string_value(region);
+  out->region_len = json_string_length(region);
+  out->byte_size = (uint64_t)json_integer_value(size);
+  out->offset = off ? (uint64_t)json_integer_value(off) : 0;
+  return NULL;
+}
+
 typedef struct blobs {
   const char *p;
   size_t left;
@@ -404,11 +453,10 @@ static inferd_status_t *parse_input(http_arena_t *a, json_t *j, size_t idx,
                "parameters.binary_data_size or "
                "parameters.shared_memory_region",
                (int)in->name_len, in->name);
-  if (shm)
-    return inferd_status_new(INFERD_UNSUPPORTED,
-                             "input \"%.*s\": shared memory inputs "
-                             "(shared_memory_region) are not supported yet",
-                             (int)in->name_len, in->name);
+  if ((st = parse_shm("input", in->name, in->name_len, params, &in->shm)))
+    return st;
+  if (shm) /* the frontend points data into the region */
+    return NULL;
   if (data)
     return convert_data(a, in, data, max_input_size);
 
@@ -438,6 +486,7 @@ static inferd_status_t *parse_input(http_arena_t *a, json_t *j, size_t idx,
 
 static inferd_status_t *parse_output(json_t *j, size_t idx,
                                      http_output_t *out) {
+  memset(out, 0, sizeof(*out)); /* the arena's memory is not zeroed */
   if (!json_is_object(j))
     return bad("outputs[%zu]: must be an object", idx);
   json_t *name = json_object_get(j, "name");
@@ -453,6 +502,7 @@ static inferd_status_t *parse_output(json_t *j, size_t idx,
     return bad("output \"%s\": \"parameters\" must be an object", out->name);
   const char *key;
   json_t *v;
+  bool classification = false;
   json_object_foreach(params, key, v) {
     if (strcmp(key, "binary_data") == 0) {
       if (!json_is_boolean(v))
@@ -460,18 +510,27 @@ static inferd_status_t *parse_output(json_t *j, size_t idx,
                    out->name);
       out->binary = json_is_true(v);
     } else if (strcmp(key, "classification") == 0) {
-      return inferd_status_new(INFERD_UNSUPPORTED,
-                               "output \"%s\": the classification extension "
-                               "is not supported yet",
-                               out->name);
-    } else if (strncmp(key, "shared_memory_", 14) == 0) {
-      return inferd_status_new(INFERD_UNSUPPORTED,
-                               "output \"%s\": shared memory outputs (%s) are "
-                               "not supported yet",
-                               out->name, key);
+      classification = true;
     }
     /* other output parameters are ignored, as Triton does */
   }
+  inferd_status_t *st =
+      parse_shm("output", out->name, out->name_len, params, &out->shm);
+  if (st)
+    return st;
+  if (out->shm.region && classification)
+    return bad("Output can't set both 'shared_memory_region' and "
+               "'classification' (output \"%s\")",
+               out->name);
+  if (out->shm.region && out->binary == 1)
+    return bad("Output can't set both 'shared_memory_region' and "
+               "'binary_data' (output \"%s\")",
+               out->name);
+  if (classification)
+    return inferd_status_new(INFERD_UNSUPPORTED,
+                             "output \"%s\": the classification extension "
+                             "is not supported yet",
+                             out->name);
   return NULL;
 }
 
@@ -802,9 +861,23 @@ bool http_output_is_binary(const http_infer_t *inf, const char *name) {
     return true;
   for (size_t i = 0; i < inf->n_outputs; i++) {
     const http_output_t *o = &inf->outputs[i];
-    if (o->binary >= 0 && strlen(name) == o->name_len &&
-        memcmp(name, o->name, o->name_len) == 0)
-      return o->binary == 1;
+    if (strlen(name) == o->name_len &&
+        memcmp(name, o->name, o->name_len) == 0) {
+      if (o->shm.region)
+        return false; /* the data is in the client's region */
+      if (o->binary >= 0)
+        return o->binary == 1;
+    }
   }
   return inf->binary_data_output;
+}
+
+bool http_output_is_shm(const http_infer_t *inf, const char *name) {
+  for (size_t i = 0; i < inf->n_outputs; i++) {
+    const http_output_t *o = &inf->outputs[i];
+    if (o->shm.region && strlen(name) == o->name_len &&
+        memcmp(name, o->name, o->name_len) == 0)
+      return true;
+  }
+  return false;
 }

@@ -2,7 +2,8 @@
  * http_infer_write.c: writes the JSON part of an infer response (reference
  * §1.6/§1.7): model_name, model_version (a string), id when non-empty,
  * parameters when any, outputs with name/datatype/shape and either flat
- * `data` or parameters.binary_data_size. Binary blobs are not copied here:
+ * `data`, or parameters.binary_data_size, or (shared memory outputs)
+ * nothing more. Binary blobs are not copied here:
  * the caller sends them after the JSON, in the order of `outputs`.
  *
  * Numbers: FP32 with 9 and FP64 with 17 significant digits (exact round
@@ -137,8 +138,18 @@ inferd_status_t *http_infer_write(http_buf_t *b, const char *model_name,
                                   size_t n_params,
                                   const http_out_tensor_t *outs,
                                   size_t n_outs) {
+  return http_infer_write_shm(b, model_name, model_version, id, params,
+                              n_params, outs, NULL, n_outs);
+}
+
+inferd_status_t *http_infer_write_shm(http_buf_t *b, const char *model_name,
+                                      int64_t model_version, const char *id,
+                                      const http_out_param_t *params,
+                                      size_t n_params,
+                                      const http_out_tensor_t *outs,
+                                      const bool *shm, size_t n_outs) {
   for (size_t i = 0; i < n_outs; i++) {
-    if (!outs[i].binary &&
+    if (!outs[i].binary && !(shm && shm[i]) &&
         (outs[i].dt == INFERD_TYPE_FP16 || outs[i].dt == INFERD_TYPE_BF16))
       return inferd_status_new(INFERD_INVALID_ARG,
                                "output \"%s\": %s data cannot be returned as "
@@ -203,7 +214,9 @@ inferd_status_t *http_infer_write(http_buf_t *b, const char *model_name,
       write_i64(b, o->shape[d]);
     }
     http_buf_puts(b, "]");
-    if (o->binary) {
+    if (shm && shm[i]) { /* the data is in the client's region (Triton) */
+      http_buf_puts(b, "}");
+    } else if (o->binary) {
       http_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
       write_u64(b, o->byte_size);
       http_buf_puts(b, "}}");

@@ -102,7 +102,14 @@ typedef struct http_route {
   int64_t version;       /* -1 when not given */
   bool version_overflow; /* [0-9]+ but does not fit int64 */
   bool has_repo;         /* /v2/repository/{repo}/... with repo non-empty */
+  /* HTTP_ROUTE_SHM: /v2/{system,cuda}sharedmemory[/region/{r}]/{op} */
+  bool shm_cuda;      /* cudasharedmemory */
+  int shm_op;         /* HTTP_SHM_STATUS, _REGISTER, _UNREGISTER */
+  const char *region; /* points into the url; NULL when none */
+  size_t region_len;
 } http_route_t;
+
+enum { HTTP_SHM_STATUS = 1, HTTP_SHM_REGISTER, HTTP_SHM_UNREGISTER };
 
 /* Matches method and path (no query string) against the endpoint table. */
 void http_route_match(const char *method, const char *url, http_route_t *r);
@@ -111,6 +118,14 @@ bool http_route_takes_body(const http_route_t *r);
 
 /* ---- infer request (reference §1.6, §1.7, §1.16) ---------------------------
  */
+/* A tensor in a system shared memory region (parameters
+ * shared_memory_region / _byte_size / _offset); region NULL when none. */
+typedef struct http_shm_ref {
+  const char *region; /* borrowed from the parsed JSON */
+  size_t region_len;
+  uint64_t offset, byte_size;
+} http_shm_ref_t;
+
 typedef struct http_input {
   const char *name; /* borrowed from the parsed JSON / model */
   size_t name_len;
@@ -119,12 +134,14 @@ typedef struct http_input {
   size_t n_dims;
   const void *data; /* into the body (binary) or the arena (JSON data) */
   size_t byte_size;
+  http_shm_ref_t shm; /* parameters.shared_memory_*: data is NULL */
 } http_input_t;
 
 typedef struct http_output {
   const char *name;
   size_t name_len;
-  int binary; /* -1 not said, 0 false, 1 true */
+  int binary;         /* -1 not said, 0 false, 1 true */
+  http_shm_ref_t shm; /* written into a shared memory region */
 } http_output_t;
 
 typedef struct http_param {
@@ -209,5 +226,43 @@ inferd_status_t *http_infer_write(http_buf_t *b, const char *model_name,
                                   const http_out_param_t *params,
                                   size_t n_params,
                                   const http_out_tensor_t *outs, size_t n_outs);
+/* The same, where shm[i] true marks outs[i] as written into a shared memory
+ * region: it gets only name, datatype and shape (as in Triton). shm may be
+ * NULL (none). */
+inferd_status_t *http_infer_write_shm(http_buf_t *b, const char *model_name,
+                                      int64_t model_version, const char *id,
+                                      const http_out_param_t *params,
+                                      size_t n_params,
+                                      const http_out_tensor_t *outs,
+                                      const bool *shm, size_t n_outs);
+
+/* ---- infer with system shared memory (http_shm.c) ------------------------
+ * The regions an infer request holds and the outputs its response allocator
+ * places in them; everything in the request's arena. Zero-initialised. */
+typedef struct http_shm_hold {
+  inferd_shm_region_t **regions;
+  size_t n_regions, cap_regions;
+  struct http_shm_out *outs;
+  size_t n_outs;
+} http_shm_hold_t;
+
+/* Looks up input in's region (in->shm) and takes a reference on it for the
+ * request: *data points into the region (no copy). Errors: the registry's
+ * (inferd_server_shm_acquire), prefixed with the input. */
+inferd_status_t *http_shm_input(inferd_server_t *s, http_arena_t *a,
+                                http_shm_hold_t *h, const http_input_t *in,
+                                const void **data);
+/* For the outputs of inf asked for in shared memory: takes a reference on
+ * each region and installs on r a response allocator that places those
+ * outputs in them (an output larger than its shared_memory_byte_size fails
+ * with INTERNAL, Triton's text). h must stay in place until every response
+ * of r is freed. Nothing is done when no output uses shared memory. */
+inferd_status_t *http_shm_outputs(inferd_server_t *s, http_arena_t *a,
+                                  http_shm_hold_t *h, const http_infer_t *inf,
+                                  inferd_request_t *r);
+/* Drops the request's references (after its responses are freed). */
+void http_shm_hold_release(http_shm_hold_t *h);
+/* Whether output `name` of the request goes to shared memory. */
+bool http_output_is_shm(const http_infer_t *inf, const char *name);
 
 #endif /* INFERD_HTTP_INTERNAL_H */

@@ -73,13 +73,19 @@ static void match_shm(const seg_t *s, int n, http_route_t *r, int verb) {
       return; /* register needs a region */
   } else if (n == 5 && is(&s[2], "region")) {
     op = &s[4];
+    r->region = s[3].p;
+    r->region_len = s[3].n;
   } else {
     return;
   }
-  if (is(op, "status"))
+  r->shm_cuda = is(&s[1], "cudasharedmemory");
+  if (is(op, "status")) {
+    r->shm_op = HTTP_SHM_STATUS;
     set(r, HTTP_ROUTE_SHM, V_GET, verb);
-  else if (is(op, "register") || is(op, "unregister"))
+  } else if (is(op, "register") || is(op, "unregister")) {
+    r->shm_op = is(op, "register") ? HTTP_SHM_REGISTER : HTTP_SHM_UNREGISTER;
     set(r, HTTP_ROUTE_SHM, V_POST, verb);
+  }
 }
 
 /* /v2/models/{m}[/versions/{v}][/<action>] with s[2] the model. */
@@ -180,6 +186,10 @@ out:
     r->version = -1;
     r->version_overflow = false;
     r->has_repo = false;
+    r->shm_cuda = false;
+    r->shm_op = 0;
+    r->region = NULL;
+    r->region_len = 0;
   }
 }
 
@@ -190,6 +200,7 @@ bool http_route_takes_body(const http_route_t *r) {
   case HTTP_ROUTE_REPO_LOAD:
   case HTTP_ROUTE_REPO_UNLOAD:
   case HTTP_ROUTE_LOGGING:
+  case HTTP_ROUTE_SHM: /* register's {key, offset, byte_size} */
     return r->is_post;
   default:
     return false;

@@ -108,6 +108,7 @@ struct http_req {
   inferd_status_t *async_err; /* result of a failed submit or load/unload */
   json_t *json;               /* parsed body of non-infer POSTs */
   http_infer_t inf;
+  http_shm_hold_t shm; /* shared memory regions the request holds */
   http_buf_t out;
   struct http_req *pool_next;
   http_arena_t arena; /* last: large */
@@ -120,6 +121,7 @@ static void req_unref(http_req_t *q) {
   if (q->ireq)
     inferd_request_free(q->ireq);
   inferd_response_free(q->resp);
+  http_shm_hold_release(&q->shm); /* after every buffer in a region */
   inferd_status_free(q->async_err);
   inferd_model_release(q->model);
   if (q->json)
@@ -467,8 +469,15 @@ static inferd_status_t *build_request(http_req_t *q, inferd_request_t *r) {
                                   in->n_dims, &idx);
     if (st)
       return st;
-    st = inferd_request_append_input_data(r, idx, in->data, in->byte_size,
-                                          INFERD_MEM_CPU, 0);
+    const void *data = in->data;
+    size_t size = in->byte_size;
+    if (in->shm.region) { /* a pointer into the client's region */
+      if ((st = http_shm_input(q->h->srv, &q->arena, &q->shm, in, &data)))
+        return st;
+      size = (size_t)in->shm.byte_size;
+    }
+    st =
+        inferd_request_append_input_data(r, idx, data, size, INFERD_MEM_CPU, 0);
     if (st)
       return st;
   }
@@ -478,7 +487,7 @@ static inferd_status_t *build_request(http_req_t *q, inferd_request_t *r) {
     if (st)
       return st;
   }
-  return NULL;
+  return http_shm_outputs(q->h->srv, &q->arena, &q->shm, inf, r);
 }
 
 static enum MHD_Result finish_infer(http_req_t *q);
@@ -591,7 +600,8 @@ static enum MHD_Result finish_infer(http_req_t *q) {
       http_arena_alloc(&q->arena, (n_params + 1) * sizeof(*params));
   struct MHD_IoVec *iov =
       http_arena_alloc(&q->arena, (n_outs + 1) * sizeof(*iov));
-  if (!outs || !params || !iov)
+  bool *in_shm = http_arena_alloc(&q->arena, (n_outs + 1) * sizeof(bool));
+  if (!outs || !params || !iov || !in_shm)
     return http_queue_error(
         q, inferd_status_new(INFERD_NO_MEMORY, "out of memory"));
   for (size_t i = 0; i < n_params; i++)
@@ -602,7 +612,8 @@ static enum MHD_Result finish_infer(http_req_t *q) {
     http_out_tensor_t *o = &outs[i];
     inferd_response_output(resp, i, &o->name, &o->dt, &o->shape, &o->n_dims,
                            &o->base, &o->byte_size);
-    o->binary = http_output_is_binary(&q->inf, o->name);
+    in_shm[i] = http_output_is_shm(&q->inf, o->name);
+    o->binary = !in_shm[i] && http_output_is_binary(&q->inf, o->name);
     if (o->binary && o->byte_size) {
       iov[n_iov].iov_base = o->base;
       iov[n_iov].iov_len = o->byte_size;
@@ -617,9 +628,10 @@ static enum MHD_Result finish_infer(http_req_t *q) {
       idz[q->inf.id_len] = '\0';
     }
   }
-  inferd_status_t *st = http_infer_write(
-      &q->out, inferd_response_model_name(resp),
-      inferd_response_model_version(resp), idz, params, n_params, outs, n_outs);
+  inferd_status_t *st =
+      http_infer_write_shm(&q->out, inferd_response_model_name(resp),
+                           inferd_response_model_version(resp), idz, params,
+                           n_params, outs, in_shm, n_outs);
   if (st)
     return http_queue_error(q, st);
   size_t header_len = q->out.len;

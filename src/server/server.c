@@ -12,13 +12,20 @@
 #include "core/str.h"
 #include "repository/repository.h"
 #include "server/server_internal.h"
+#include "server/shm_registry.h"
 
 /* extensions reported by GET /v2, in Triton's order, only those that work */
 static const char *const extensions[] = {
-    "model_repository",   "model_repository(unload_dependents)",
-    "schedule_policy",    "model_configuration",
-    "binary_tensor_data", "parameters",
-    "statistics",         "logging"};
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "schedule_policy",
+    "model_configuration",
+    "system_shared_memory",
+    "binary_tensor_data",
+    "parameters",
+    "statistics",
+    "logging",
+};
 
 void inferd_server_options_init(inferd_server_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -176,6 +183,7 @@ void inferd_server_free(inferd_server_t *s) {
   if (s->repo && !s->repo_down && !repo_shutdown(s->repo, 10000))
     return; /* freed without a stop and still in use: leave it */
   repo_free(s->repo);
+  srv_shm_forget_server(s); /* regions still registered are unmapped */
   if (s->backends.backend_dir)
     be_registry_deinit(&s->backends);
   for (size_t i = 0; i < s->n_repositories; i++)

@@ -170,10 +170,7 @@ def test_logging(start_server):
 
 def test_not_supported_yet(start_server):
     srv = start_server(models=models())
-    for method, path in [("GET", "/v2/systemsharedmemory/status"),
-                         ("POST", "/v2/systemsharedmemory/region/r/register"),
-                         ("POST", "/v2/cudasharedmemory/unregister"),
-                         ("GET", "/v2/trace/setting"),
+    for method, path in [("GET", "/v2/trace/setting"),
                          ("POST", "/v2/models/simple/trace/setting"),
                          ("POST", "/v2/models/simple/generate"),
                          ("POST", "/v2/models/simple/generate_stream")]:

@@ -232,7 +232,8 @@ def test_parameters(start_server):
     ins2 = [dict(ins[0], parameters={"shared_memory_region": "r"}), ins[1]]
     del ins2[0]["data"]
     r = requests.post(url, json={"inputs": ins2})
-    assert r.status_code == 501 and "shared memory inputs" in err(r)
+    assert r.status_code == 400
+    assert "shared_memory_byte_size is required" in err(r)
 
 
 def still_serves(srv):

@@ -134,7 +134,7 @@ int main(void) {
              INFERD_INVALID_ARG, "must set exactly one of");
   expect_err("{\"inputs\":[{\"name\":\"X\",\"datatype\":\"INT32\",\"shape\":"
              "[1],\"parameters\":{\"shared_memory_region\":\"r\"}}]}",
-             INFERD_UNSUPPORTED, "shared memory inputs");
+             INFERD_INVALID_ARG, "shared_memory_byte_size is required");
   expect_err("{\"inputs\":[{\"name\":\"X\",\"datatype\":\"INT32\",\"shape\":"
              "[1],\"parameters\":{\"binary_data_size\":4}}]}",
              INFERD_INVALID_ARG, "no Inference-Header-Content-Length header");
