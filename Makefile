@@ -30,7 +30,7 @@ deps:
 	@scripts/setup-deps.sh
 
 deps-test:
-	@scripts/setup-deps.sh $(if $(filter 1,$(FRAMEWORKS)),--frameworks)
+	@scripts/setup-deps.sh --observability $(if $(filter 1,$(FRAMEWORKS)),--frameworks)
 
 deps-bench:
 	@scripts/setup-deps.sh --bench
