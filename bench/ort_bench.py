@@ -182,9 +182,14 @@ def main():
                             local = ort_inproc(ort_exe, model_file, inp, out,
                                                shape, a.seconds, a.threads)
                         else:
-                            local = fb.inproc(fw_exe, a.build, engine,
-                                              model_file, inp, out, batch,
-                                              a.seconds, a.threads)
+                            # the same model alone in a repository of its
+                            # own (the in-process server loads every model)
+                            alone = repo.parent / "inproc" / name
+                            if not alone.exists():
+                                alone.mkdir(parents=True)
+                                (alone / name).symlink_to(repo / name)
+                            local = fb.inproc(fw_exe, a.build, alone, name,
+                                              inp, out, batch, a.seconds)
                         best["local"] = max(best["local"], local)
                     rows.append((label, batch, best))
                     print(f"{label} batch {batch}: {best}", file=sys.stderr)
