@@ -3,8 +3,9 @@
 // starts it). Loads the page, sends traffic from here with fetch (the
 // batching "tst" model, some requests failing on purpose, and "simple"),
 // loads model "ids" through the repository API (the server runs in explicit
-// mode), and checks that the page's charts got points that moved, that the
-// failures and the load appear in the event list, and that the page fetched
+// mode) and fails to load "broken", and checks that the page's charts got
+// points that moved, that the failures and both loads appear in the event
+// list, and that the page fetched
 // nothing from anywhere but this server. Saves a screenshot.
 //
 // Usage: node dashboard_check.js <base url> <screenshot.png>
@@ -152,6 +153,13 @@ async function waitFor(page, fn, arg, what, timeoutMs) {
         'the load of ids is not shown in #events');
     await waitFor(page, () => Array.from(document.querySelectorAll('#models tr'))
         .some((tr) => /^ids1READY/.test(tr.textContent)), null, 'ids is not READY in the table');
+
+    // a load that fails shows as an error with the server's reason
+    const bst = await post('/v2/repository/models/broken/load');
+    if (bst === 200) fail('load of broken answered 200');
+    await waitFor(page, () => window.inferdDashboard.events.some(
+        (e) => e.kind === 'error' && e.model === 'broken' && /UNAVAILABLE \(/.test(e.text)),
+        null, 'the failed load of broken is not an error event');
 
     await page.waitForTimeout(1200); // one more poll, so the screenshot shows it all
     await page.screenshot({ path: shot, fullPage: true });

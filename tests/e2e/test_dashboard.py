@@ -31,7 +31,9 @@ def models():
                          max_batch_size=8)
     tst += "dynamic_batching { max_queue_delay_microseconds: 2000 }\n"
     return {"simple": Model(SIMPLE_CONFIG), "tst": Model(tst),
-            "ids": Model(identity_config("ids", "FP32", [4]))}
+            "ids": Model(identity_config("ids", "FP32", [4])),
+            "broken": Model(identity_config("broken", "FP32", [4]).replace(
+                '"identity"', '"no_such_backend"'))}
 
 
 def start(start_server):
