@@ -21,8 +21,13 @@
 #                  the backend is not built. A checksum mismatch is an error.
 #   --bench        also what bench/ needs (wrk, nginx-light)
 #   --observability  test-only: Debian's prometheus, which
-#                  tests/e2e/test_metrics.py starts to scrape inferd (the
-#                  test skips without it)
+#                  tests/e2e/test_metrics.py starts to scrape inferd, and
+#                  Debian's chromium driven by npm's playwright-core (pinned
+#                  below, installed with no install scripts into the
+#                  git-ignored .deps/node/), with which
+#                  tests/e2e/test_dashboard.py loads the dashboard at GET /
+#                  (each test skips without what it needs). No network or
+#                  no npm: a warning, and the dashboard test skips.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +40,11 @@ ORT_TGZ_SHA512=twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA
 ORT_LIB_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
 ORT_LIB_MEMBER=package/bin/napi-v6/linux/x64/libonnxruntime.so.1
 ORT_DIR="$root/.deps/onnxruntime/$ORT_VERSION"
+
+# The pinned playwright-core (test-only browser driver; the browser itself is
+# Debian's chromium, so playwright downloads nothing).
+PW_VERSION=1.65.1
+PW_DIR="$root/.deps/node"
 
 # Fetches and verifies the runtime into $ORT_DIR. Returns 0 when the verified
 # library is there, 1 when it could not be fetched (warning printed), and
@@ -87,7 +97,31 @@ fetch_onnxruntime() {
   echo "setup-deps: ONNX Runtime $ORT_VERSION verified into $ORT_DIR"
 }
 
+# Installs playwright-core into $PW_DIR unless that version is there.
+# Returns 1 (warning printed) when npm is missing or the install failed.
+fetch_playwright() {
+  local pkg="$PW_DIR/node_modules/playwright-core/package.json"
+  if [[ -f "$pkg" ]] && grep -q "\"version\": \"$PW_VERSION\"" "$pkg"; then
+    echo "setup-deps: playwright-core $PW_VERSION present ($PW_DIR)"
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup-deps: warning: npm not found; the dashboard browser test" \
+      "will skip" >&2
+    return 1
+  fi
+  echo "setup-deps: installing playwright-core@$PW_VERSION into $PW_DIR"
+  mkdir -p "$PW_DIR"
+  if ! npm install --ignore-scripts --no-audit --no-fund --silent \
+    --prefix "$PW_DIR" "playwright-core@$PW_VERSION" >/dev/null; then
+    echo "setup-deps: warning: npm install playwright-core@$PW_VERSION" \
+      "failed (no network?); the dashboard browser test will skip" >&2
+    return 1
+  fi
+}
+
 want_ort=0
+want_pw=0
 packages=(
   cmake gcc g++ make pkg-config
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
@@ -107,7 +141,8 @@ for arg in "$@"; do
   --bench)
     packages+=(wrk nginx-light) ;;
   --observability)
-    packages+=(prometheus) ;;
+    packages+=(prometheus chromium)
+    want_pw=1 ;;
   *)
     echo "setup-deps.sh: unknown argument '$arg' (expected --frameworks," \
       "--bench, --observability or nothing)" >&2
@@ -117,7 +152,8 @@ done
 
 # npm may come from a nodejs outside Debian (it bundles npm and conflicts
 # with Debian's npm package): ask for the package only when there is none.
-if [[ $want_ort -eq 1 ]] && ! command -v npm >/dev/null 2>&1; then
+if [[ $((want_ort + want_pw)) -gt 0 ]] &&
+  ! command -v npm >/dev/null 2>&1; then
   packages+=(npm)
 fi
 
@@ -133,6 +169,9 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup-deps: all ${#packages[@]} packages present"
   if [[ $want_ort -eq 1 ]]; then
     fetch_onnxruntime || true
+  fi
+  if [[ $want_pw -eq 1 ]]; then
+    fetch_playwright || true
   fi
   exit 0
 fi
@@ -154,4 +193,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "setup-deps: installed ${missing[*]}"
 if [[ $want_ort -eq 1 ]]; then
   fetch_onnxruntime || true
+fi
+if [[ $want_pw -eq 1 ]]; then
+  fetch_playwright || true
 fi

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/http_dashboard.h"
 #include "http/http_endpoints.h"
 
 static json_t *version_str(int64_t v) {
@@ -502,6 +503,8 @@ enum MHD_Result http_endpoint_handle(http_req_t *q) {
     return not_yet(q, "the trace extension");
   case HTTP_ROUTE_GENERATE:
     return not_yet(q, "the generate extension");
+  case HTTP_ROUTE_DASHBOARD:
+    return http_dashboard_handle(q);
   default:
     return http_queue_error(q, inferd_status_new(INFERD_INTERNAL,
                                                  "unhandled route %d",

@@ -92,6 +92,7 @@ typedef enum http_route_id {
   HTTP_ROUTE_SHM,   /* system and CUDA shared memory, all verbs */
   HTTP_ROUTE_TRACE, /* global and per-model trace settings */
   HTTP_ROUTE_LOGGING,
+  HTTP_ROUTE_DASHBOARD, /* GET / and /index.html (http_dashboard.c) */
 } http_route_id_t;
 
 typedef struct http_route {

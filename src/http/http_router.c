@@ -3,7 +3,8 @@
  * Paths match exactly, segment by segment; model and region names are any
  * non-empty segment ([^/]+), versions only [0-9]+. A path that matches no
  * route is NOT_FOUND; a matching path with a verb the route does not take
- * is METHOD_NOT_ALLOWED. Pure string work: no allocation.
+ * is METHOD_NOT_ALLOWED. Pure string work: no allocation. Outside /v2 only
+ * the dashboard page lives: "/" and "/index.html".
  */
 #include <string.h>
 
@@ -152,6 +153,10 @@ void http_route_match(const char *method, const char *url, http_route_t *r) {
              : strcmp(method, "POST") == 0 ? V_POST
                                            : 0;
   r->is_post = verb == V_POST;
+  if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+    set(r, HTTP_ROUTE_DASHBOARD, V_GET, verb);
+    return;
+  }
   seg_t s[MAX_SEGS];
   int n = split(url, s);
   if (n < 1 || !is(&s[0], "v2"))

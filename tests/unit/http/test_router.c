@@ -78,5 +78,16 @@ int main(void) {
   CHECK(r.is_post && http_route_takes_body(&r));
   CHECK(m("PUT", "/v2/logging") == HTTP_ROUTE_METHOD_NOT_ALLOWED);
   CHECK(m("GET", "/metrics") == HTTP_ROUTE_NOT_FOUND);
+
+  /* the dashboard page, GET only; nothing else outside /v2 */
+  CHECK(m("GET", "/") == HTTP_ROUTE_DASHBOARD);
+  CHECK(r.model == NULL && r.version == -1 && !http_route_takes_body(&r));
+  CHECK(m("GET", "/index.html") == HTTP_ROUTE_DASHBOARD);
+  CHECK(m("POST", "/") == HTTP_ROUTE_METHOD_NOT_ALLOWED);
+  CHECK(m("DELETE", "/index.html") == HTTP_ROUTE_METHOD_NOT_ALLOWED);
+  CHECK(m("GET", "//") == HTTP_ROUTE_NOT_FOUND);
+  CHECK(m("GET", "/index.htm") == HTTP_ROUTE_NOT_FOUND);
+  CHECK(m("GET", "/index.html/") == HTTP_ROUTE_NOT_FOUND);
+  CHECK(m("GET", "/v2/index.html") == HTTP_ROUTE_NOT_FOUND);
   return UNIT_END();
 }
