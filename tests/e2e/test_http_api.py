@@ -34,7 +34,7 @@ def test_health_and_server_metadata(start_server):
 
 def test_not_found_and_method_not_allowed(start_server):
     srv = start_server(models=models())
-    for path in ["/", "/v1", "/v2/", "/v2/health", "/v2/models/simple/versions/x",
+    for path in ["/v1", "/v2/", "/v2/health", "/v2/models/simple/versions/x",
                  "/v2/models/simple/versions/-1/ready", "/v2/models/simple/bogus",
                  "/metrics"]:
         r = requests.get(srv.url + path)
