@@ -38,13 +38,14 @@ if [ -z "$NVCC" ]; then
 fi
 
 start=$(date +%s)
+mkdir -p "$BUILD_DIR"
 echo "gpu-check: building in $BUILD_DIR with $NVCC"
 if ! { cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-         -DCMAKE_CUDA_COMPILER="$NVCC" >"$BUILD_DIR.configure.log" 2>&1 &&
+         -DCMAKE_CUDA_COMPILER="$NVCC" >"$BUILD_DIR/gpu-check.configure.log" 2>&1 &&
        cmake --build "$BUILD_DIR" -j"$JOBS" --target inferd inferd_add_sub \
-         inferd_cuda_add_sub core_test_gpu >"$BUILD_DIR.build.log" 2>&1; }; then
-  echo "gpu-check: FAIL: build (logs: $BUILD_DIR.configure.log, $BUILD_DIR.build.log)"
-  tail -30 "$BUILD_DIR.build.log" 2>/dev/null || tail -30 "$BUILD_DIR.configure.log"
+         inferd_cuda_add_sub core_test_gpu >"$BUILD_DIR/gpu-check.build.log" 2>&1; }; then
+  echo "gpu-check: FAIL: build (logs: $BUILD_DIR/gpu-check.configure.log, $BUILD_DIR/gpu-check.build.log)"
+  tail -30 "$BUILD_DIR/gpu-check.build.log" 2>/dev/null || tail -30 "$BUILD_DIR/gpu-check.configure.log"
   exit 1
 fi
 echo "gpu-check: built in $(( $(date +%s) - start )) s"
