@@ -37,6 +37,8 @@ enum opt_id {
   OPT_MODEL_LOAD_ON_DEMAND,
   OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS,
   OPT_MODEL_MEMORY_BUDGET,
+  OPT_PINNED_MEMORY_POOL_BYTE_SIZE,
+  OPT_CUDA_MEMORY_POOL_BYTE_SIZE,
   OPT_ALLOW_HTTP,
   OPT_HTTP_PORT,
   OPT_HTTP_ADDRESS,
@@ -136,6 +138,15 @@ static const opt_def_t opts[] = {
      "inferd extension, explicit mode: memory for loaded models (suffixes "
      "K/M/G = 10^3/10^6/10^9, Ki/Mi/Gi = 2^10/2^20/2^30; 0 = no limit); a "
      "load evicts the least recently used idle, unpinned models to fit"},
+    {"pinned-memory-pool-byte-size", OPT_PINNED_MEMORY_POOL_BYTE_SIZE, K_BYTES,
+     0, 0, NULL, "<bytes>",
+     "pinned host memory allocated with cudaHostAlloc at start when a CUDA "
+     "GPU is found; on a CPU-only host accepted and unused (logged)"},
+    {"cuda-memory-pool-byte-size", OPT_CUDA_MEMORY_POOL_BYTE_SIZE, K_STRING, 0,
+     0, NULL, "<dev>:<bytes>",
+     "device memory reserved on CUDA device <dev> at start; may repeat (the "
+     "last value for a device wins); on a CPU-only host accepted and unused "
+     "(logged)"},
     {"model-config-name", OPT_MODEL_CONFIG_NAME, K_PATH, 0, 0, NULL, "<name>",
      "use <model>/configs/<name>.pbtxt instead of config.pbtxt when present"},
     {"strict-model-config", OPT_STRICT_MODEL_CONFIG, K_BOOL, 0, 0, NULL,
@@ -234,8 +245,6 @@ static const char *const triton_only[] = {
     "repoagent-directory",
     "rate-limit",
     "rate-limit-resource",
-    "pinned-memory-pool-byte-size",
-    "cuda-memory-pool-byte-size",
     "cuda-virtual-address-size",
     "min-supported-compute-capability",
     "buffer-manager-thread-count",
@@ -299,6 +308,14 @@ void cmdline_deinit(cmdline_t *c) {
   free(c->startup_models);
   c->startup_models = NULL;
   c->n_startup_models = 0;
+  free(c->cuda_pool_devices);
+  free(c->cuda_pool_bytes);
+  c->cuda_pool_devices = NULL;
+  c->cuda_pool_bytes = NULL;
+  c->n_cuda_pools = 0;
+  c->server.cuda_memory_pool_devices = NULL;
+  c->server.cuda_memory_pool_byte_sizes = NULL;
+  c->server.n_cuda_memory_pools = 0;
   c->server.startup_models = NULL;
   c->server.n_startup_models = 0;
 }
@@ -404,6 +421,49 @@ static inferd_status_t *append(const char ***arr, size_t *n, const char *s) {
   return NULL;
 }
 
+/* --cuda-memory-pool-byte-size=<dev>:<bytes>: a device id from 0 and a
+ * byte count; a device given twice keeps the last value (tritonserver's). */
+static inferd_status_t *add_cuda_pool(cmdline_t *c, const opt_def_t *d,
+                                      const char *v) {
+  const char *colon = strchr(v, ':');
+  char dev_text[16];
+  int64_t dev = 0;
+  uint64_t bytes = 0;
+  size_t dlen = colon ? (size_t)(colon - v) : 0;
+  if (!colon || dlen == 0 || dlen >= sizeof(dev_text))
+    return bad_value(d, v, "<device id>:<bytes>, e.g. 0:67108864");
+  memcpy(dev_text, v, dlen);
+  dev_text[dlen] = '\0';
+  if (!parse_int(dev_text, 0, INT32_MAX, &dev))
+    return bad_value(d, v, "a device id from 0 before the ':'");
+  if (!parse_bytes(colon + 1, &bytes))
+    return bad_value(d, v,
+                     "a byte count after the ':' (an integer with an "
+                     "optional suffix K, M, G, Ki, Mi or Gi)");
+  for (size_t i = 0; i < c->n_cuda_pools; i++)
+    if (c->cuda_pool_devices[i] == (int32_t)dev) {
+      c->cuda_pool_bytes[i] = bytes;
+      return NULL;
+    }
+  int32_t *devs =
+      realloc(c->cuda_pool_devices, (c->n_cuda_pools + 1) * sizeof(*devs));
+  if (!devs)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  c->cuda_pool_devices = devs;
+  uint64_t *sizes =
+      realloc(c->cuda_pool_bytes, (c->n_cuda_pools + 1) * sizeof(*sizes));
+  if (!sizes)
+    return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  c->cuda_pool_bytes = sizes;
+  devs[c->n_cuda_pools] = (int32_t)dev;
+  sizes[c->n_cuda_pools] = bytes;
+  c->n_cuda_pools++;
+  c->server.cuda_memory_pool_devices = c->cuda_pool_devices;
+  c->server.cuda_memory_pool_byte_sizes = c->cuda_pool_bytes;
+  c->server.n_cuda_memory_pools = c->n_cuda_pools;
+  return NULL;
+}
+
 /* Applies one flag whose value (NULL for K_NONE) has been found. */
 static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   int64_t n = 0;
@@ -485,6 +545,11 @@ static inferd_status_t *apply(cmdline_t *c, const opt_def_t *d, const char *v) {
   case OPT_MODEL_MEMORY_BUDGET:
     c->server.memory_budget_bytes = bytes;
     break;
+  case OPT_PINNED_MEMORY_POOL_BYTE_SIZE:
+    c->server.pinned_memory_pool_byte_size = bytes;
+    break;
+  case OPT_CUDA_MEMORY_POOL_BYTE_SIZE:
+    return add_cuda_pool(c, d, v);
   case OPT_MODEL_CONTROL_MODE:
     c->server.model_control_mode = choice == 0   ? INFERD_CONTROL_NONE
                                    : choice == 1 ? INFERD_CONTROL_POLL
@@ -780,6 +845,12 @@ static void default_text(const cmdline_t *c, int id, char *buf, size_t n) {
   case OPT_MODEL_LOAD_ON_DEMAND_TIMEOUT_MS:
     snprintf(buf, n, "%" PRIu32, c->server.load_on_demand_timeout_ms);
     return;
+  case OPT_PINNED_MEMORY_POOL_BYTE_SIZE:
+    snprintf(buf, n, "%" PRIu64, c->server.pinned_memory_pool_byte_size);
+    return;
+  case OPT_CUDA_MEMORY_POOL_BYTE_SIZE:
+    s = "none";
+    break;
   case OPT_MODEL_MEMORY_BUDGET:
     if (c->server.memory_budget_bytes == 0) {
       s = "0 (no limit)";

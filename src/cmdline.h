@@ -60,6 +60,11 @@ typedef struct cmdline {
    * a successful cmdline_parse); owned array, strings borrowed from argv */
   const char **startup_models;
   size_t n_startup_models;
+  /* --cuda-memory-pool-byte-size values, one entry per device (owned
+   * arrays; server.cuda_memory_pool_* point here) */
+  int32_t *cuda_pool_devices;
+  uint64_t *cuda_pool_bytes;
+  size_t n_cuda_pools;
 } cmdline_t;
 
 /* Fills c with the defaults: inferd_server_options_init(), the current log

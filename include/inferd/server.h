@@ -121,6 +121,19 @@ typedef struct inferd_server_options {
   /* backends that declare execute non-blocking (identity, add_sub) run on
    * the submitting thread when an instance is idle; default true */
   bool inline_execution;
+  /* GPU memory, with tritonserver's flags. Used only when a CUDA device is
+   * found at start (the CUDA runtime is opened with dlopen); on a CPU-only
+   * host they are accepted and logged as unused.
+   * pinned_memory_pool_byte_size: host memory pinned with cudaHostAlloc at
+   * start (--pinned-memory-pool-byte-size); default 268435456; 0: none.
+   * cuda_memory_pool_*: device memory reserved with cudaMalloc at start on
+   * each listed device (--cuda-memory-pool-byte-size=<dev>:<bytes>); n
+   * entries, devices and byte sizes borrowed until inferd_server_new
+   * returns; a device the host lacks fails the start. */
+  uint64_t pinned_memory_pool_byte_size;
+  const int32_t *cuda_memory_pool_devices;
+  const uint64_t *cuda_memory_pool_byte_sizes;
+  size_t n_cuda_memory_pools;
 } inferd_server_options_t;
 
 /* Fills opts with the defaults above. */

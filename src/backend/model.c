@@ -13,6 +13,7 @@
 #include "backend/model.h"
 #include "backend/warmup.h"
 #include "core/clock.h"
+#include "core/gpu.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "sched/scheduler.h"
@@ -75,12 +76,24 @@ static inferd_status_t *check_supported(const cfg_model_t *c) {
                                "instance_group \"%s\": \"passive\" is not "
                                "supported yet",
                                g->name ? g->name : "");
-    if (g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_GPU)
-      return inferd_status_new(INFERD_UNSUPPORTED,
-                               "instance_group \"%s\": KIND_GPU instances "
-                               "are not supported yet (no CUDA support in "
-                               "this server)",
-                               g->name ? g->name : "");
+    if (g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_GPU) {
+      /* the GPU layer's probe at start says whether, and why not */
+      const core_gpu_t *gpu = core_gpu_global();
+      int32_t n = core_gpu_device_count(gpu);
+      if (n == 0)
+        return inferd_status_new(INFERD_UNAVAILABLE,
+                                 "instance_group \"%s\": KIND_GPU needs a "
+                                 "CUDA GPU: %s",
+                                 g->name ? g->name : "",
+                                 core_gpu_unavailable_reason(gpu));
+      for (size_t k = 0; k < g->n_gpus; k++)
+        if (g->gpus[k] < 0 || g->gpus[k] >= n)
+          return inferd_status_new(INFERD_INVALID_ARG,
+                                   "instance_group \"%s\": gpus[%zu]: no "
+                                   "CUDA device %d (%d device%s: ids 0..%d)",
+                                   g->name ? g->name : "", k, g->gpus[k], n,
+                                   n == 1 ? "" : "s", n - 1);
+    }
   }
   return NULL;
 }

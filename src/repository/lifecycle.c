@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/gpu.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "repository/model_table.h"
@@ -545,7 +546,8 @@ static void job_load(lc_job_t *j) {
                            .model_name = j->name,
                            .model_config_name = r->o.model_config_name,
                            .autocomplete = r->o.autocomplete,
-                           .gpu_count = 0};
+                           .gpu_count =
+                               core_gpu_device_count(core_gpu_global())};
   if (op->config) {
     ProtobufCMessage *msg = NULL;
     st = cfg_json_parse(&inference__model_config__descriptor, op->config,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/gpu.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "repository/repository.h"
@@ -41,6 +42,7 @@ void inferd_server_options_init(inferd_server_options_t *o) {
   o->load_on_demand_timeout_ms = 60000;
   o->instance_idle_timeout_ms = 2000;
   o->inline_execution = true;
+  o->pinned_memory_pool_byte_size = 268435456; /* tritonserver's default */
 }
 
 inferd_status_t *inferd_server_new(inferd_server_t **out,
@@ -77,6 +79,29 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   inferd_server_t *s = calloc(1, sizeof(*s));
   if (!s)
     return inferd_status_new(INFERD_NO_MEMORY, "out of memory");
+  inferd_status_t *st = NULL;
+  /* The GPU layer is process-wide (the CUDA runtime and the memory copy
+   * hook are); each server holds one reference, released in
+   * inferd_server_free. */
+  core_gpu_t *gpu = NULL;
+  if ((st = core_gpu_global_acquire(NULL, &gpu))) {
+    free(s);
+    return st;
+  }
+  if (core_gpu_device_count(gpu) == 0) {
+    if (o->n_cuda_memory_pools > 0 ||
+        o->pinned_memory_pool_byte_size != 268435456)
+      LOG_INFO("--pinned-memory-pool-byte-size and "
+               "--cuda-memory-pool-byte-size are unused: %s",
+               core_gpu_unavailable_reason(gpu));
+  } else if ((st = core_gpu_alloc_pools(gpu, o->pinned_memory_pool_byte_size,
+                                        o->cuda_memory_pool_devices,
+                                        o->cuda_memory_pool_byte_sizes,
+                                        o->n_cuda_memory_pools))) {
+    core_gpu_global_release();
+    free(s);
+    return st;
+  }
   srv_completion_install();
   pthread_mutex_init(&s->inflight_mu, NULL);
   pthread_cond_init(&s->inflight_cv, NULL);
@@ -87,7 +112,6 @@ inferd_status_t *inferd_server_new(inferd_server_t **out,
   s->strict_model_config = o->strict_model_config;
   s->control_mode = o->model_control_mode;
   s->exit_timeout_secs = o->exit_timeout_secs;
-  inferd_status_t *st = NULL;
   s->id = core_strdup(o->server_id ? o->server_id : "inferd");
   s->model_config_name =
       o->model_config_name ? core_strdup(o->model_config_name) : NULL;
@@ -194,6 +218,7 @@ void inferd_server_free(inferd_server_t *s) {
   pthread_mutex_destroy(&s->inflight_mu);
   pthread_cond_destroy(&s->inflight_cv);
   free(s);
+  core_gpu_global_release();
 }
 
 const char *inferd_server_id(const inferd_server_t *s) { return s->id; }

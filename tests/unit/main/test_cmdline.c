@@ -552,6 +552,45 @@ static void test_errors(void) {
       "--http-port", "\\x0a");
 }
 
+/* tritonserver's GPU memory flags: accepted and validated on any host */
+static void test_gpu_memory_flags(void) {
+  cmdline_t c;
+  inferd_status_t *st =
+      parse(&c, (const char *const[]){"--model-repository=/r", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.pinned_memory_pool_byte_size == 268435456);
+  CHECK(c.server.n_cuda_memory_pools == 0);
+  cmdline_deinit(&c);
+
+  st = parse(&c,
+             (const char *const[]){"--model-repository=/r",
+                                   "--pinned-memory-pool-byte-size=1048576",
+                                   "--cuda-memory-pool-byte-size=0:67108864",
+                                   "--cuda-memory-pool-byte-size", "1:1Gi",
+                                   "--cuda-memory-pool-byte-size=0:0", NULL});
+  CHECK(st == NULL);
+  CHECK(c.server.pinned_memory_pool_byte_size == 1048576);
+  CHECK(c.server.n_cuda_memory_pools == 2);
+  CHECK(c.server.cuda_memory_pool_devices[0] == 0);
+  CHECK(c.server.cuda_memory_pool_byte_sizes[0] == 0); /* last one wins */
+  CHECK(c.server.cuda_memory_pool_devices[1] == 1);
+  CHECK(c.server.cuda_memory_pool_byte_sizes[1] == 1ull << 30);
+  cmdline_deinit(&c);
+  CHECK(c.server.n_cuda_memory_pools == 0);
+
+  expect_error((const char *const[]){"--model-repository=/r",
+                                     "--pinned-memory-pool-byte-size=-1", NULL},
+               "--pinned-memory-pool-byte-size", "\"-1\"");
+  static const char *const bad_pools[] = {
+      "67108864", ":5", "0:", "-1:5", "x:5", "0:5X", "99999999999:5"};
+  for (size_t i = 0; i < sizeof(bad_pools) / sizeof(bad_pools[0]); i++) {
+    char arg[96];
+    snprintf(arg, sizeof(arg), "--cuda-memory-pool-byte-size=%s", bad_pools[i]);
+    expect_error((const char *const[]){"--model-repository=/r", arg, NULL},
+                 "--cuda-memory-pool-byte-size", bad_pools[i]);
+  }
+}
+
 int main(void) {
   test_defaults();
   test_all_flags();
@@ -564,5 +603,6 @@ int main(void) {
   test_grpc_flags();
   test_help_version();
   test_errors();
+  test_gpu_memory_flags();
   return UNIT_END();
 }
