@@ -190,7 +190,9 @@ inferd_status_t *model_complete_config(inferd_model_t *m, const char *json) {
                           .model_name = m->name,
                           .model_config_name = NULL,
                           .autocomplete = true,
-                          .gpu_count = 0};
+                          .gpu_count = core_gpu_device_count(core_gpu_global()),
+                          .gpu_unavailable_reason =
+                              core_gpu_unavailable_reason(core_gpu_global())};
   if ((st = cfg_complete(&o, c))) {
     cfg_free(c);
     return inferd_status_prefix(st,

@@ -47,6 +47,9 @@ typedef struct cfg_load_options {
   const char *model_config_name; /* configs/<name>.pbtxt if present; or NULL */
   bool autocomplete;             /* !strict_model_config */
   int32_t gpu_count;             /* visible GPUs (KIND_AUTO resolution) */
+  /* why gpu_count is 0 (the GPU layer's words); NULL: "no GPU is
+   * available" */
+  const char *gpu_unavailable_reason;
 } cfg_load_options_t;
 
 /* Reads <model_dir>/config.pbtxt (or configs/<name>.pbtxt), allowing it to

@@ -728,9 +728,12 @@ static inferd_status_t *check_groups(const vctx_t *v) {
     if (g->kind == INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_GPU) {
       if (ngpu <= 0)
         return verr(v, g, "kind", 0,
-                    "%s: kind KIND_GPU but no GPU is available (use "
-                    "KIND_CPU or KIND_AUTO)",
-                    who);
+                    "%s: kind KIND_GPU needs a CUDA GPU: %s (use KIND_CPU or "
+                    "KIND_AUTO)",
+                    who,
+                    v->opts && v->opts->gpu_unavailable_reason
+                        ? v->opts->gpu_unavailable_reason
+                        : "no GPU is available");
       for (size_t k = 0; k < g->n_gpus; k++)
         if (g->gpus[k] < 0 || g->gpus[k] >= ngpu)
           return verr(v, g, "gpus", k,

@@ -542,12 +542,13 @@ static void job_load(lc_job_t *j) {
     free(afp);
     goto out;
   }
-  cfg_load_options_t co = {.model_dir = dir,
-                           .model_name = j->name,
-                           .model_config_name = r->o.model_config_name,
-                           .autocomplete = r->o.autocomplete,
-                           .gpu_count =
-                               core_gpu_device_count(core_gpu_global())};
+  cfg_load_options_t co = {
+      .model_dir = dir,
+      .model_name = j->name,
+      .model_config_name = r->o.model_config_name,
+      .autocomplete = r->o.autocomplete,
+      .gpu_count = core_gpu_device_count(core_gpu_global()),
+      .gpu_unavailable_reason = core_gpu_unavailable_reason(core_gpu_global())};
   if (op->config) {
     ProtobufCMessage *msg = NULL;
     st = cfg_json_parse(&inference__model_config__descriptor, op->config,

@@ -75,14 +75,12 @@ def test_kind_gpu_unavailable_others_serve(start_server):
     assert "no CUDA GPU: " in s.log()
 
 
-@pytest.mark.xfail(strict=True, reason="src/config check_groups refuses "
-                   "KIND_GPU with its own text before the GPU layer's "
-                   "reason is reached (merge note on branch gpu)")
 def test_kind_gpu_reason_names_library_or_device(start_server):
     s = start_server({"gpu": Model(simple_config("gpu", GPU_GROUP))},
                      extra_args=["--exit-on-error=false"], wait_ready=False)
     reason = wait_unavailable(s, "gpu")
-    assert 'instance_group "g": KIND_GPU needs a CUDA GPU: ' in reason
+    assert 'instance_group[0] "g": kind KIND_GPU needs a CUDA GPU: ' in reason, \
+        reason
     assert any(r in reason for r in REASONS), reason
 
 

@@ -308,7 +308,7 @@ def test_parameters_and_load_errors(start_server, models):
     # Without a GPU the server refuses KIND_GPU before the backend runs; with
     # one, the backend says why it cannot use it (no CUDA provider library).
     assert entries["gpu"]["state"] == "UNAVAILABLE"
-    assert "no GPU is available" in reasons["gpu"] or (
+    assert "KIND_GPU needs a CUDA GPU" in reasons["gpu"] or (
         "CUDA execution provider" in reasons["gpu"] and
         "libonnxruntime_providers_cuda.so" in reasons["gpu"]), reasons["gpu"]
     assert "ONNX Runtime 1.30.0 cannot load" in reasons["broken"], \

@@ -472,7 +472,8 @@ static void test_validation_errors(void) {
   load_err("gpu0", "backend: \"identity\"\ninstance_group { kind: KIND_GPU }",
            NULL, 0, E,
            "gpu0/config.pbtxt:2:24: instance_group[0] \"gpu0_0\": kind "
-           "KIND_GPU but no GPU is available (use KIND_CPU or KIND_AUTO)");
+           "KIND_GPU needs a CUDA GPU: no GPU is available (use KIND_CPU or "
+           "KIND_AUTO)");
   load_err("gpuid",
            "backend: \"identity\"\ninstance_group { kind: KIND_GPU gpus: [ 0, "
            "5 ] }",
