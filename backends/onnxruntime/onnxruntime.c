@@ -41,48 +41,6 @@
 
 /* ---- types ---- */
 
-inferd_datatype_t ort_dt_from_onnx(int t) {
-  switch (t) {
-  case ORT_T_BOOL:
-    return INFERD_TYPE_BOOL;
-  case ORT_T_UINT8:
-    return INFERD_TYPE_UINT8;
-  case ORT_T_UINT16:
-    return INFERD_TYPE_UINT16;
-  case ORT_T_UINT32:
-    return INFERD_TYPE_UINT32;
-  case ORT_T_UINT64:
-    return INFERD_TYPE_UINT64;
-  case ORT_T_INT8:
-    return INFERD_TYPE_INT8;
-  case ORT_T_INT16:
-    return INFERD_TYPE_INT16;
-  case ORT_T_INT32:
-    return INFERD_TYPE_INT32;
-  case ORT_T_INT64:
-    return INFERD_TYPE_INT64;
-  case ORT_T_FLOAT16:
-    return INFERD_TYPE_FP16;
-  case ORT_T_FLOAT:
-    return INFERD_TYPE_FP32;
-  case ORT_T_DOUBLE:
-    return INFERD_TYPE_FP64;
-  case ORT_T_STRING:
-    return INFERD_TYPE_BYTES;
-  case ORT_T_BFLOAT16:
-    return INFERD_TYPE_BF16;
-  default:
-    return INFERD_TYPE_INVALID;
-  }
-}
-
-int ort_onnx_from_dt(inferd_datatype_t dt) {
-  for (int t = 1; t <= ORT_T_BFLOAT16; t++)
-    if (ort_dt_from_onnx(t) == dt && dt != INFERD_TYPE_INVALID)
-      return t;
-  return ORT_T_UNDEFINED;
-}
-
 static const char *onnx_type_name(int t) {
   static const char *const names[] = {
       "undefined", "float",  "uint8",     "int8",       "uint16",  "int16",
@@ -102,28 +60,12 @@ static const char *config_type(inferd_datatype_t dt) {
     CT(UINT8)
     CT(UINT16)
     CT(UINT32)
-    CT(UINT64) CT(INT8) CT(INT16) CT(INT32) CT(INT64) CT(FP16) CT(FP32) CT(FP64)
-        CT(BF16)
+    CT(UINT64)
+    CT(INT8) CT(INT16) CT(INT32) CT(INT64) CT(FP16) CT(FP32) CT(FP64) CT(BF16)
 #undef CT
-            case INFERD_TYPE_BYTES : return "TYPE_STRING";
+        case INFERD_TYPE_BYTES : return "TYPE_STRING";
   default:
     return "TYPE_INVALID";
-  }
-}
-
-inferd_code_t ort_code(int ort_error_code) {
-  switch (ort_error_code) {
-  case ORT_E_INVALID_ARGUMENT:
-  case ORT_E_INVALID_PROTOBUF:
-  case ORT_E_INVALID_GRAPH:
-  case ORT_E_NO_MODEL:
-    return INFERD_INVALID_ARG;
-  case ORT_E_NO_SUCHFILE:
-    return INFERD_NOT_FOUND;
-  case ORT_E_NOT_IMPLEMENTED:
-    return INFERD_UNSUPPORTED;
-  default:
-    return INFERD_INTERNAL;
   }
 }
 
@@ -283,16 +225,6 @@ static void model_free(ort_model_t *s) {
   free(s);
 }
 
-/* An OrtStatus turned into ours (released), prefixed with the model. */
-static inferd_status_t *ort_fail(const ort_model_t *s, OrtStatus *os,
-                                 const char *what) {
-  char msg[2048];
-  int code = ort_status_take(&s->b->api, os, msg, sizeof(msg));
-  return bk_host->status_new(ort_code(code),
-                             "model \"%s\": ONNX Runtime %s %s: %s", s->model,
-                             s->b->api.version, what, msg);
-}
-
 inferd_status_t *ort_session_new(const ort_model_t *s, bool gpu, int32_t device,
                                  OrtSession **out) {
   const ort_api_t *api = &s->b->api;
@@ -321,7 +253,7 @@ inferd_status_t *ort_session_new(const ort_model_t *s, bool gpu, int32_t device,
     os = api->SessionOptionsAppendExecutionProvider_CUDA(o, &cuda);
     if (os) {
       api->ReleaseSessionOptions(o);
-      return ort_fail(s, os, "cannot use its CUDA execution provider");
+      return ort_model_fail(s, os, "cannot use its CUDA execution provider");
     }
   }
   if (!os)
@@ -332,7 +264,7 @@ inferd_status_t *ort_session_new(const ort_model_t *s, bool gpu, int32_t device,
     *out = NULL;
     char what[PATH_MAX + 32];
     snprintf(what, sizeof(what), "cannot load \"%s\"", s->path);
-    return ort_fail(s, os, what);
+    return ort_model_fail(s, os, what);
   }
   return NULL;
 }
@@ -346,7 +278,7 @@ static inferd_status_t *read_session_io(ort_model_t *s, OrtSession *sess,
   OrtStatus *os = output ? api->SessionGetOutputCount(sess, &n)
                          : api->SessionGetInputCount(sess, &n);
   if (os)
-    return ort_fail(s, os, "cannot count the graph's values");
+    return ort_model_fail(s, os, "cannot count the graph's values");
   ort_session_io_t *v = calloc(n ? n : 1, sizeof(*v));
   if (!v)
     return bk_host->status_new(INFERD_NO_MEMORY, "model \"%s\": out of memory",
@@ -358,7 +290,7 @@ static inferd_status_t *read_session_io(ort_model_t *s, OrtSession *sess,
     os = output ? api->SessionGetOutputName(sess, i, s->b->alloc, &name)
                 : api->SessionGetInputName(sess, i, s->b->alloc, &name);
     if (os)
-      return ort_fail(s, os, "cannot read a value's name");
+      return ort_model_fail(s, os, "cannot read a value's name");
     v[i].name = strdup(name);
     OrtStatus *fs = api->AllocatorFree(s->b->alloc, name);
     if (fs)
@@ -393,7 +325,7 @@ static inferd_status_t *read_session_io(ort_model_t *s, OrtSession *sess,
     if (ti)
       api->ReleaseTypeInfo(ti);
     if (os)
-      return ort_fail(s, os, "cannot read a value's type");
+      return ort_model_fail(s, os, "cannot read a value's type");
     v[i].is_tensor = kind == ORT_ONNX_TYPE_TENSOR;
     v[i].onnx_kind = kind;
     v[i].n_dims = (uint32_t)nd;
@@ -771,7 +703,7 @@ static inferd_status_t *ort_instance_init(inferd_backend_instance_t *inst) {
     os = api->AddRunConfigEntry(
         oi->run_opts, "memory.enable_memory_arena_shrinkage", s->shrink);
   if (os)
-    st = ort_fail(s, os, "cannot set the run options");
+    st = ort_model_fail(s, os, "cannot set the run options");
   if (st) {
     instance_free(oi);
     return st;

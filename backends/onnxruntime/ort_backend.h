@@ -79,9 +79,14 @@ typedef struct ort_instance {
   bool gpu;
 } ort_instance_t;
 
+/* ort_convert.c */
 inferd_datatype_t ort_dt_from_onnx(int onnx_type);
 int ort_onnx_from_dt(inferd_datatype_t dt);
 inferd_code_t ort_code(int ort_error_code);
+/* An OrtStatus turned into ours (os released), naming the model, the
+ * runtime's version and what failed. */
+inferd_status_t *ort_model_fail(const ort_model_t *s, OrtStatus *os,
+                                const char *what);
 
 /* A session for model s with its options; on a GPU, with the CUDA execution
  * provider on device. */

@@ -49,15 +49,6 @@ static inferd_status_t *status_copy(const inferd_status_t *st) {
                              bk_host->status_message(st));
 }
 
-static inferd_status_t *take(const ort_model_t *s, OrtStatus *os,
-                             const char *what) {
-  char msg[2048];
-  int code = ort_status_take(&s->b->api, os, msg, sizeof(msg));
-  return bk_host->status_new(ort_code(code),
-                             "model \"%s\": ONNX Runtime %s %s: %s", s->model,
-                             s->b->api.version, what, msg);
-}
-
 /* Walks n BYTES elements (4-byte little-endian length + bytes each); false
  * if they do not fill size exactly. */
 static bool bytes_walk(const unsigned char *p, uint64_t size, uint64_t n,
@@ -211,7 +202,7 @@ static inferd_status_t *string_input(const ort_model_t *s, uint32_t k,
   free(ptrs);
   free(text);
   if (os)
-    return take(s, os, "cannot build a string tensor");
+    return ort_model_fail(s, os, "cannot build a string tensor");
   return NULL;
 }
 
@@ -264,7 +255,7 @@ static inferd_status_t *make_inputs(const ort_model_t *s, ort_req_t **g,
         s->b->cpu, bytes ? (void *)(uintptr_t)data : &empty, (size_t)bytes,
         shape, n_dims, ort_onnx_from_dt(s->in[k].dt), &vals[k]);
     if (os)
-      return take(s, os, "cannot wrap an input");
+      return ort_model_fail(s, os, "cannot wrap an input");
   }
   return NULL;
 }
@@ -312,7 +303,7 @@ static void read_output(const ort_model_t *s, uint32_t idx, OrtValue *v,
   if (info)
     api->ReleaseTensorTypeAndShapeInfo(info);
   if (os) {
-    o->err = take(s, os, "cannot read an output");
+    o->err = ort_model_fail(s, os, "cannot read an output");
     return;
   }
   o->dt = ort_dt_from_onnx(et);
@@ -351,7 +342,7 @@ static void read_output(const ort_model_t *s, uint32_t idx, OrtValue *v,
       os = api->GetStringTensorContent(v, o->chars, len, o->offsets,
                                        (size_t)o->elements);
     if (os) {
-      o->err = take(s, os, "cannot read a string output");
+      o->err = ort_model_fail(s, os, "cannot read a string output");
       return;
     }
     o->offsets[o->elements] = len;
@@ -361,7 +352,7 @@ static void read_output(const ort_model_t *s, uint32_t idx, OrtValue *v,
   void *p = NULL;
   os = api->GetTensorMutableData(v, &p);
   if (os) {
-    o->err = take(s, os, "cannot read an output");
+    o->err = ort_model_fail(s, os, "cannot read an output");
     return;
   }
   o->data = p;
@@ -478,7 +469,7 @@ static void run_group(inferd_backend_instance_t *inst, ort_instance_t *oi,
                              (const OrtValue *const *)vals, n_in, out_names,
                              n_want, results);
     if (os)
-      st = take(s, os, "failed to run the model");
+      st = ort_model_fail(s, os, "failed to run the model");
   }
   uint64_t compute_end = bk_host->now_ns();
   for (uint32_t k = 0; k < n_in; k++) {
