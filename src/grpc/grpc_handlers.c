@@ -14,15 +14,6 @@
 #include "grpc/grpc_internal.h"
 #include "inferd/version.h"
 
-#define UNPACK(type, desc, var)                                                \
-  type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req);      \
-  if (!var)                                                                    \
-    return inferd_status_new(INFERD_INVALID_ARG,                               \
-                             "malformed %s: protobuf decoding failed",         \
-                             (desc).name);
-
-#define FREE_MSG(var) protobuf_c_message_free_unpacked(&(var)->base, NULL)
-
 static inferd_status_t *server_live(grpc_frontend_t *fe, const uint8_t *req,
                                     size_t len, grpc_fe_buf_t *reply) {
   UNPACK(Inference__ServerLiveRequest,
@@ -489,14 +480,6 @@ static void repo_op_free(repo_op_t *op) {
     protobuf_c_message_free_unpacked(op->in, NULL);
   free(op->files);
   free(op);
-}
-
-void grpc_fe_ops_add(grpc_frontend_t *fe, int d) {
-  pthread_mutex_lock(&fe->mu);
-  fe->n_repo_ops += (size_t)d; /* d is +1 or -1 */
-  if (fe->n_repo_ops == 0)
-    pthread_cond_broadcast(&fe->cv);
-  pthread_mutex_unlock(&fe->mu);
 }
 
 static const char *repo_choice_name(int c) {

@@ -148,6 +148,17 @@ inferd_status_t *grpc_fe_pack(const ProtobufCMessage *msg, grpc_fe_buf_t *b);
  * grpc_frontend_free waits until none is left. Any thread. */
 void grpc_fe_ops_add(grpc_frontend_t *fe, int d);
 
+/* Unary handlers (grpc_handlers.c, grpc_shm.c): decodes the request bytes
+ * (req, len) into var, or returns INVALID_ARG naming the message. */
+#define UNPACK(type, desc, var)                                                \
+  type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req);      \
+  if (!var)                                                                    \
+    return inferd_status_new(INFERD_INVALID_ARG,                               \
+                             "malformed %s: protobuf decoding failed",         \
+                             (desc).name);
+
+#define FREE_MSG(var) protobuf_c_message_free_unpacked(&(var)->base, NULL)
+
 /* Handler of a unary RPC other than ModelInfer, ModelMetadata, ModelConfig
  * and the repository load/unload: req is the request message bytes (contiguous,
  * borrowed). On success fills reply. */

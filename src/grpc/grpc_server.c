@@ -485,3 +485,13 @@ void grpc_frontend_free(grpc_frontend_t *g) {
   grpc_shutdown();
   g_grpc_inits--;
 }
+
+/* Started load/unload/on-demand operations whose callback has not run
+ * yet; grpc_frontend_free waits for none to be left. */
+void grpc_fe_ops_add(grpc_frontend_t *fe, int d) {
+  pthread_mutex_lock(&fe->mu);
+  fe->n_repo_ops += (size_t)d; /* d is +1 or -1 */
+  if (fe->n_repo_ops == 0)
+    pthread_cond_broadcast(&fe->cv);
+  pthread_mutex_unlock(&fe->mu);
+}

@@ -12,15 +12,6 @@
 
 #include "grpc/grpc_internal.h"
 
-#define UNPACK(type, desc, var)                                                \
-  type *var = (type *)protobuf_c_message_unpack(&(desc), NULL, len, req);      \
-  if (!var)                                                                    \
-    return inferd_status_new(INFERD_INVALID_ARG,                               \
-                             "malformed %s: protobuf decoding failed",         \
-                             (desc).name);
-
-#define FREE_MSG(var) protobuf_c_message_free_unpacked(&(var)->base, NULL)
-
 static inferd_status_t *sys_status(grpc_frontend_t *fe, const uint8_t *req,
                                    size_t len, grpc_fe_buf_t *reply) {
   UNPACK(Inference__SystemSharedMemoryStatusRequest,
