@@ -129,18 +129,12 @@ static void start_threads(default_sched_t *s) {
       break;
 }
 
-static inferd_status_t *unloading(const sched_t *base) {
-  return inferd_status_new(INFERD_UNAVAILABLE,
-                           "model \"%s\" version %lld is unloading",
-                           base->set->name, (long long)base->set->version);
-}
-
 static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
   default_sched_t *s = (default_sched_t *)base;
   pthread_mutex_lock(&s->mu);
   if (s->stopping) {
     pthread_mutex_unlock(&s->mu);
-    return unloading(base);
+    return sched_err_unloading(base);
   }
   if (base->set->inline_ok && !s->head) {
     /* a non-blocking backend on an instance without a thread: run it here,
@@ -181,10 +175,7 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *req) {
      * ends) */
     if (!spawn(s, &s->workers[0])) {
       pthread_mutex_unlock(&s->mu);
-      return inferd_status_new(INFERD_INTERNAL,
-                               "model \"%s\" version %lld: cannot start an "
-                               "execution thread",
-                               base->set->name, (long long)base->set->version);
+      return sched_err_no_thread(base);
     }
   }
   req->next = NULL;
@@ -210,24 +201,6 @@ static inferd_request_t *take_queue(default_sched_t *s) {
   return q;
 }
 
-static void fail_all(inferd_request_t *q,
-                     inferd_status_t *(*why)(const sched_t *),
-                     const sched_t *base) {
-  while (q) {
-    inferd_request_t *next = q->next;
-    q->next = NULL;
-    core_request_fail(q, why(base));
-    q = next;
-  }
-}
-
-static inferd_status_t *no_thread(const sched_t *base) {
-  return inferd_status_new(INFERD_INTERNAL,
-                           "model \"%s\" version %lld: cannot start an "
-                           "execution thread",
-                           base->set->name, (long long)base->set->version);
-}
-
 static void kick(sched_t *base) {
   default_sched_t *s = (default_sched_t *)base;
   inferd_request_t *stranded = NULL;
@@ -241,7 +214,7 @@ static void kick(sched_t *base) {
   else if (s->head)
     pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
-  fail_all(stranded, no_thread, base);
+  sched_fail_list(stranded, sched_err_no_thread, base);
 }
 
 static void drain(sched_t *base) {
@@ -251,7 +224,7 @@ static void drain(sched_t *base) {
   inferd_request_t *q = take_queue(s);
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
-  fail_all(q, unloading, base);
+  sched_fail_list(q, sched_err_unloading, base);
 }
 
 static void stop(sched_t *base) {

@@ -464,13 +464,6 @@ static bool any_busy(const dyn_sched_t *s) {
   return false;
 }
 
-static inferd_status_t *no_thread(const sched_t *base) {
-  return inferd_status_new(INFERD_INTERNAL,
-                           "model \"%s\" version %lld: cannot start an "
-                           "execution thread",
-                           base->set->name, (long long)base->set->version);
-}
-
 static void *batcher_main(void *p) {
   dyn_sched_t *s = p;
   inferd_request_t **buf = s->plan_buf;
@@ -508,7 +501,7 @@ static void *batcher_main(void *p) {
           if (!started) { /* answer rather than strand the batch */
             pthread_mutex_unlock(&s->mu);
             for (uint32_t i = 0; i < take; i++)
-              core_request_fail(idle->batch[i], no_thread(&s->base));
+              core_request_fail(idle->batch[i], sched_err_no_thread(&s->base));
             pthread_mutex_lock(&s->mu);
             continue;
           }
@@ -624,9 +617,7 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
   pthread_mutex_lock(&s->mu);
   inferd_status_t *st = NULL;
   if (s->stopping)
-    st = inferd_status_new(INFERD_UNAVAILABLE,
-                           "model \"%s\" version %lld is unloading",
-                           base->set->name, (long long)base->set->version);
+    st = sched_err_unloading(base);
   else if (q->max_size && q->n >= q->max_size)
     st = inferd_status_new(INFERD_UNAVAILABLE,
                            "model \"%s\" version %lld: exceeds maximum queue "
@@ -635,7 +626,7 @@ static inferd_status_t *enqueue(sched_t *base, inferd_request_t *r) {
                            q->max_size);
   bool defer = !st && sched_defer_wakeup(base);
   if (!st && !defer && !wake_batcher(s))
-    st = no_thread(base);
+    st = sched_err_no_thread(base);
   if (st) {
     pthread_mutex_unlock(&s->mu);
     if (s->preserve)
@@ -669,18 +660,6 @@ static inferd_request_t *take_queues(dyn_sched_t *s) {
   return failed;
 }
 
-static void fail_queued(inferd_request_t *failed,
-                        inferd_status_t *(*why)(const sched_t *),
-                        const sched_t *base) {
-  while (failed) {
-    inferd_request_t *nx = failed->next;
-    failed->next = NULL;
-    atomic_store(&failed->on_cancel, NULL);
-    core_request_fail(failed, why(base));
-    failed = nx;
-  }
-}
-
 static void kick(sched_t *base) {
   dyn_sched_t *s = (dyn_sched_t *)base;
   inferd_request_t *stranded = NULL;
@@ -688,13 +667,7 @@ static void kick(sched_t *base) {
   if (!s->stopping && !wake_batcher(s))
     stranded = take_queues(s); /* deferred requests no batcher can run */
   pthread_mutex_unlock(&s->mu);
-  fail_queued(stranded, no_thread, base);
-}
-
-static inferd_status_t *unloading(const sched_t *base) {
-  return inferd_status_new(INFERD_UNAVAILABLE,
-                           "model \"%s\" version %lld is unloading",
-                           base->set->name, (long long)base->set->version);
+  sched_fail_list(stranded, sched_err_no_thread, base);
 }
 
 static void drain(sched_t *base) {
@@ -706,7 +679,7 @@ static void drain(sched_t *base) {
   for (uint32_t i = 0; i < s->n_slots; i++)
     pthread_cond_broadcast(&s->slots[i].cv);
   pthread_mutex_unlock(&s->mu);
-  fail_queued(failed, unloading, base);
+  sched_fail_list(failed, sched_err_unloading, base);
 }
 
 static void stop(sched_t *base) {

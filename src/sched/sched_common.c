@@ -88,3 +88,28 @@ void sched_cond_init(pthread_cond_t *cv) {
   pthread_cond_init(cv, &ca);
   pthread_condattr_destroy(&ca);
 }
+
+inferd_status_t *sched_err_unloading(const sched_t *s) {
+  return inferd_status_new(INFERD_UNAVAILABLE,
+                           "model \"%s\" version %lld is unloading",
+                           s->set->name, (long long)s->set->version);
+}
+
+inferd_status_t *sched_err_no_thread(const sched_t *s) {
+  return inferd_status_new(INFERD_INTERNAL,
+                           "model \"%s\" version %lld: cannot start an "
+                           "execution thread",
+                           s->set->name, (long long)s->set->version);
+}
+
+void sched_fail_list(inferd_request_t *list,
+                     inferd_status_t *(*why)(const sched_t *s),
+                     const sched_t *s) {
+  while (list) {
+    inferd_request_t *next = list->next;
+    list->next = NULL;
+    atomic_store(&list->on_cancel, NULL); /* no cancel reaches it now */
+    core_request_fail(list, why(s));
+    list = next;
+  }
+}

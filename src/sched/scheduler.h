@@ -116,4 +116,12 @@ void sched_timespec_at(struct timespec *ts, uint64_t mono_ns);
 /* Initialises cv to measure timeouts on CLOCK_MONOTONIC (a wall-clock jump
  * must not wake or hold back an idle thread). */
 void sched_cond_init(pthread_cond_t *cv);
+/* The errors both schedulers answer with (new status each call). */
+inferd_status_t *sched_err_unloading(const sched_t *s);
+inferd_status_t *sched_err_no_thread(const sched_t *s);
+/* Fails every request of a `next`-linked list with why(s) (queued requests
+ * of a scheduler that stops or cannot start a thread). */
+void sched_fail_list(inferd_request_t *list,
+                     inferd_status_t *(*why)(const sched_t *s),
+                     const sched_t *s);
 #endif
